@@ -1,0 +1,48 @@
+"""Region emotion backends: a registry of names to factories (see ``types.RegionBackend``).
+
+Entries are ``"module:attribute"`` strings so that naming a backend imports only that backend
+(the CLIP one needs torch; the anatomy one does not).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..types import RegionBackend
+
+BACKENDS: dict[str, str] = {
+    "anatomy": "harmony_eval.backends.anatomy:AnatomyBackend",
+    "clip": "harmony_eval.backends.clip:ClipBackend",
+}
+
+
+def register_backend(name: str, target: str) -> None:
+    """Add a backend: ``target`` is ``"package.module:Factory"``; ``Factory(**options)`` builds it."""
+    BACKENDS[name] = target
+
+
+def _factory(name: str):
+    module, _, attr = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def resolve_backend_name(name: str, options: dict[str, Any] | None = None) -> str:
+    """``auto`` -> ``clip`` when CLIP weights are available locally, else ``anatomy``."""
+    if name == "auto":
+        try:
+            from .clip import clip_weights_available
+        except ImportError:  # torch / open_clip not installed: the offline path it is
+            return "anatomy"
+        return "clip" if clip_weights_available(**(options or {})) else "anatomy"
+    if name not in BACKENDS:
+        raise ValueError(f"Unknown backend {name!r}; choose one of {['auto', *BACKENDS]}.")
+    return name
+
+
+def get_backend(name: str = "auto", **options: Any) -> RegionBackend:
+    """Build a backend by name (``auto``, ``anatomy``, ``clip``, or a registered one)."""
+    resolved = resolve_backend_name(name, options)
+    if resolved == "anatomy":
+        options = {k: v for k, v in options.items() if not k.startswith("clip_")}
+    return _factory(resolved)(**options)
