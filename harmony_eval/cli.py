@@ -1,0 +1,168 @@
+"""``harmony-eval``: the command line. Thin: parses options, calls the library, sets the exit code.
+
+Exit codes: 0 = everything scored / check passed; 1 = some files failed / check regressed;
+2 = bad input or usage.
+
+``import harmony_eval`` never imports the workflow packages; only this entry point registers their
+commands (generate, train, benchmark, summarize, compare, check, calibrate).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="harmony-eval",
+    help="Score facial-expression harmony (eyes, brows, mouth agreeing) in anime face images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: command name -> "module:function" of a workflow package; registered when that module imports.
+WORKFLOW_COMMANDS = {
+    "generate": "generation.cli:generate",
+    "train": "training.cli:train",
+    "benchmark": "benchmarks.cli:benchmark",
+    "summarize": "benchmarks.cli:summarize",
+    "compare": "benchmarks.cli:compare",
+    "check": "benchmarks.cli:check",
+    "calibrate": "calibration.cli:calibrate",
+}
+
+
+@app.command()
+def score(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder for results.jsonl, report.html, ...")
+    ] = Path("harmony_out"),
+    backend: Annotated[str, typer.Option(help="auto | anatomy | clip")] = "auto",
+    emotions: Annotated[
+        str | None, typer.Option(help="Vocabulary, comma separated (default: emotions.yaml's active ones).")
+    ] = None,
+    targets: Annotated[Path | None, typer.Option(help="CSV with columns file,emotion.")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="A generation manifest.jsonl (default: one beside the images).")
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Calibration JSON from `harmony-eval calibrate`.")
+    ] = None,
+    detectors: Annotated[
+        str | None, typer.Option(help="Detector cascade, comma separated (default animeface,mediapipe,crop).")
+    ] = None,
+    mediapipe_model: Annotated[
+        Path | None, typer.Option(help="Path of MediaPipe's face_landmarker.task.")
+    ] = None,
+    clip_model: Annotated[
+        str, typer.Option(help="open_clip model name, hf-hub:org/repo, or a local folder.")
+    ] = "ViT-B-32",
+    clip_pretrained: Annotated[
+        str, typer.Option(help="open_clip pretrained tag or checkpoint path.")
+    ] = "laion2b_s34b_b79k",
+    clip_cache_dir: Annotated[Path | None, typer.Option(help="Where CLIP weights are cached.")] = None,
+    clip_device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+    workers: Annotated[int, typer.Option(help="Worker processes (0 = one per core for larger jobs).")] = 0,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 64_000_000,
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Score every image under INPUTS into OUT (results.jsonl/csv/parquet, run.json, report.html).
+
+    Re-running with the same --out resumes: images that already have a row are skipped."""
+    from .runner import score_folder
+
+    options = {"mediapipe_model": str(mediapipe_model) if mediapipe_model else None}
+    if backend in ("clip", "auto"):
+        options.update(
+            clip_model=clip_model,
+            clip_pretrained=clip_pretrained,
+            clip_device=clip_device,
+            clip_cache_dir=str(clip_cache_dir) if clip_cache_dir else None,
+        )
+    options = {k: v for k, v in options.items() if v is not None}
+    summary = score_folder(
+        [str(p) for p in inputs] if len(inputs) > 1 else str(inputs[0]),
+        out,
+        workers=workers,
+        progress=progress and sys.stderr.isatty(),
+        report=report,
+        targets_csv=targets,
+        manifest=manifest,
+        backend=backend,
+        emotions=emotions,
+        detectors=detectors.split(",") if detectors else None,
+        calibration=calibration,
+        max_pixels=max_pixels,
+        **options,
+    )
+    counts = {
+        v: sum(r.get("verdict") == v for r in summary.rows) for v in ("perfect", "acceptable", "broken")
+    }
+    typer.echo(
+        f"{summary.n_total} image(s) in {out}/results.jsonl ({summary.n_scored} scored now, "
+        f"{summary.n_errors} error(s)): perfect {counts['perfect']}, acceptable {counts['acceptable']}, "
+        f"broken {counts['broken']}. Report: {out / 'report.html'}"
+    )
+    if summary.n_errors:
+        typer.echo(f"{summary.n_errors} file(s) could not be scored; see rows with status 'error'.", err=True)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from . import __version__
+
+    typer.echo(__version__)
+
+
+def _register_workflows() -> None:
+    """Add the workflow commands whose packages are importable (they are optional)."""
+    for name, target in WORKFLOW_COMMANDS.items():
+        module, _, attr = target.partition(":")
+        try:
+            func = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            logging.getLogger(__name__).debug("command %s unavailable: %s", name, e)
+            continue
+        app.command(name)(func)
+
+
+_register_workflows()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code instead of exiting (callable from tests)."""
+    try:
+        rv = app(args=argv, prog_name="harmony-eval", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except typer.Exit as e:
+        return e.exit_code
+    except SystemExit as e:  # click's own usage errors
+        return int(e.code or 0)
+    except (FileNotFoundError, ValueError) as e:  # bad input: say what and where, no traceback
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted; rerun the same command to resume", err=True)
+        return 130
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.exceptions.UsageError):
+            e.show()
+            return 2
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

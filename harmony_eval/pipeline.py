@@ -1,0 +1,274 @@
+"""The scoring pipeline for one image: load -> faces -> regions -> region emotions -> agreement -> verdict.
+
+``Scorer`` holds the configured stages; ``Scorer.score_paths`` / ``harmony_eval.score`` run it over many
+images and return output-contract rows (see README, "Output contract").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import agreement
+from .types import REGIONS, Face, FaceInput, RegionPrediction
+from .verdict import VerdictConfig, compute_flags, decide, reason
+
+#: Keys of one output row, in order (the output contract).
+ROW_KEYS = (
+    "path",
+    "status",
+    "error",
+    "n_faces",
+    "target",
+    "emotion",
+    "probs",
+    "regions",
+    "scores",
+    "harmony",
+    "verdict",
+    "flags",
+    "reason",
+    "backend",
+    "detector",
+)
+_DIGITS = 4  # rounding of every float in a row: stable bytes across runs and platforms
+
+
+@dataclass
+class Prepared:
+    """One image after the per-image stages (load, detect, regions), before the region backend."""
+
+    path: str
+    key: str = ""
+    image: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    faces: list[Face] = field(default_factory=list)
+    detector: str = "none"
+    regions: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    target: str | None = None
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), _DIGITS)
+
+
+def _probs_dict(p: np.ndarray | dict | None, emotions: list[str]) -> dict[str, float] | None:
+    if p is None:
+        return None
+    v = agreement.as_vector(p, emotions) if isinstance(p, dict) else np.asarray(p, dtype=float)
+    v = np.clip(v, 0.0, None)
+    v = v / v.sum() if v.sum() > 0 else np.full(len(emotions), 1.0 / len(emotions))
+    return {e: _r(x) for e, x in zip(emotions, v, strict=True)}
+
+
+def _box(b) -> list[int] | None:
+    return None if b is None else [int(v) for v in b]
+
+
+class Scorer:
+    """Configured pipeline. Cheap to build; detectors and backend are created on first use so that a
+    ``Scorer`` can be sent to worker processes (see ``runner``).
+
+    Args:
+        backend: ``auto`` | ``anatomy`` | ``clip`` (or a registered name).
+        emotions: vocabulary (list or comma string); default: the active emotions of emotions.yaml.
+        detectors: detector cascade names; default ``["animeface", "mediapipe", "crop"]``.
+        calibration: calibration JSON from ``harmony-eval calibrate`` (region models + thresholds).
+        verdict_config: a verdict.yaml to use instead of the packaged one.
+        max_pixels: images larger than this are refused (decompression bombs).
+        targets: a ``targets.TargetResolver`` or ``None`` (no targets).
+        **options: passed to the backend (``clip_*``) and detectors (``mediapipe_model``).
+    """
+
+    def __init__(
+        self,
+        backend: str = "auto",
+        emotions: Sequence[str] | str | None = None,
+        detectors: Sequence[str] | None = None,
+        calibration: str | Path | None = None,
+        verdict_config: str | Path | None = None,
+        max_pixels: int = 64_000_000,
+        targets: Any = None,
+        **options: Any,
+    ) -> None:
+        from .backends import resolve_backend_name
+        from .resources import resolve_emotions
+
+        self.emotions = resolve_emotions(list(emotions) if isinstance(emotions, tuple) else emotions)
+        self.options = options
+        self.backend_name = resolve_backend_name(backend, options)
+        self.detector_names = list(detectors) if detectors else None
+        self.calibration_path = str(calibration) if calibration else None
+        self.max_pixels = max_pixels
+        self.targets = targets
+        self.config = VerdictConfig.load(verdict_config)
+        self._calibration = None
+        if self.calibration_path:
+            from .calibrated import Calibration
+
+            self._calibration = Calibration.load(self.calibration_path)
+            self.config = self.config.with_thresholds(self._calibration.verdict_thresholds)
+        self.compat = self.config.compat(self.emotions)
+        self._detectors = None
+        self._backend = None
+
+    # -- lazily built stages (not pickled to workers) -------------------------------------------
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_detectors": None, "_backend": None}
+
+    @property
+    def detectors(self):
+        if self._detectors is None:
+            from .detect import build_detectors
+
+            det_opts = {k: v for k, v in self.options.items() if not k.startswith("clip_")}
+            self._detectors = build_detectors(self.detector_names, **det_opts)
+        return self._detectors
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            from .backends import get_backend
+
+            self._backend = get_backend(self.backend_name, **self.options)
+        return self._backend
+
+    @property
+    def batch_in_worker(self) -> bool:
+        """Whether the backend is cheap per image (run it inside worker processes)."""
+        return self.backend_name == "anatomy"
+
+    # -- stages ---------------------------------------------------------------------------------
+    def prepare(self, item: str | Path | Any, name: str | None = None) -> Prepared:
+        """Load, detect and cut regions for one input (a path, PIL image or array). Never raises for
+        bad input: the error is recorded on the returned ``Prepared``."""
+        from .detect import find_faces
+        from .imageio import ImageLoadError, load_image, to_rgb
+        from .regions import face_regions
+
+        path = name if name is not None else str(item)
+        prep = Prepared(path=path)
+        try:
+            if isinstance(item, (str, Path)):
+                loaded = load_image(item, max_pixels=self.max_pixels)
+                prep.image, prep.key, prep.metadata = loaded.rgb, loaded.key, dict(loaded.metadata)
+            else:
+                prep.image = to_rgb(item)
+                prep.key = hashlib.sha256(np.ascontiguousarray(prep.image).tobytes()).hexdigest()
+        except ImageLoadError as e:
+            prep.error = str(e)
+            return prep
+        except Exception as e:  # an unexpected decoder failure must not stop the run
+            prep.error = f"{path}: could not read image ({type(e).__name__}: {e})"
+            return prep
+        if self.targets is not None:
+            prep.target = self.targets.target_for(path, prep.metadata)[0]
+        try:
+            prep.faces, prep.detector = find_faces(prep.image, self.detectors)
+            if prep.faces:
+                prep.regions = face_regions(prep.faces[0], prep.image.shape)
+        except Exception as e:
+            prep.error = f"{path}: face detection failed ({type(e).__name__}: {e})"
+            prep.metadata["traceback"] = traceback.format_exc(limit=5)
+        return prep
+
+    def predict(self, batch: list[Prepared]) -> list[RegionPrediction | None]:
+        """Run the region backend (and calibration) on every prepared image that has a face."""
+        todo = [i for i, p in enumerate(batch) if p.error is None and p.faces]
+        out: list[RegionPrediction | None] = [None] * len(batch)
+        if not todo:
+            return out
+        inputs = [FaceInput(batch[i].image, batch[i].faces[0], batch[i].regions, batch[i].key) for i in todo]
+        preds = self.backend.predict(inputs, self.emotions)
+        for i, pred in zip(todo, preds, strict=True):
+            if self._calibration is not None:
+                pred = self._calibration.apply(pred, self.emotions)
+            out[i] = pred
+        return out
+
+    def finish(self, prep: Prepared, pred: RegionPrediction | None) -> dict[str, Any]:
+        """Agreement, verdict, flags and reason: the output row for one image."""
+        row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
+        row.update(
+            path=prep.path,
+            target=prep.target,
+            backend=self.backend_name,
+            detector=prep.detector,
+            n_faces=len(prep.faces),
+            flags=[],
+            scores=dict.fromkeys(agreement.SCORE_KEYS),
+            regions={r: {"box": _box(prep.regions.get(r)), "probs": None} for r in REGIONS},
+        )
+        if prep.error is not None:
+            row.update(status="error", error=prep.error, reason=f"could not score: {prep.error}", n_faces=0)
+            return row
+        if not prep.faces or pred is None:
+            row.update(status="no_face", verdict="broken", flags=["no_face"], reason="no face found")
+            return row
+        e = self.emotions
+        vec = {r: (agreement.as_vector(p, e) if p else None) for r, p in pred.probs.items()}
+        readings = {r: vec.get(r) for r in ("eyes", "brows", "mouth", "face")}
+        holistic = agreement.pool(readings, self.config.pool_weights)
+        tidx = e.index(prep.target) if prep.target in e else None
+        scores = agreement.agreement_scores(readings, holistic, self.compat, self.config.pool_weights, tidx)
+        harmony = agreement.harmony(scores, self.config.harmony_weights)
+        region_probs = {r: _probs_dict(vec.get(r), e) for r in REGIONS}
+        if region_probs["face"] is None:
+            region_probs["face"] = _probs_dict(holistic, e)
+        probs = _probs_dict(holistic, e)
+        scores = {k: _r(v) for k, v in scores.items()}
+        harmony = _r(harmony)
+        flags = compute_flags(
+            n_faces=len(prep.faces),
+            face_areas=[f.area for f in prep.faces],
+            region_probs=region_probs,
+            holistic=probs,
+            scores=scores,
+            quality=pred.quality,
+            target=prep.target,
+            config=self.config,
+        )
+        verdict, failed = decide(scores, harmony, flags, self.config)
+        row.update(
+            status="ok",
+            probs=probs,
+            emotion=max(probs, key=probs.get) if probs else None,
+            regions={r: {"box": _box(prep.regions.get(r)), "probs": region_probs[r]} for r in REGIONS},
+            scores=scores,
+            harmony=harmony,
+            verdict=verdict,
+            flags=flags,
+            reason=reason(
+                verdict, flags, failed, region_probs, probs, scores, prep.target, len(prep.faces), harmony
+            ),
+        )
+        return row
+
+    def score_one(self, item: Any, name: str | None = None) -> dict[str, Any]:
+        prep = self.prepare(item, name)
+        return self.finish(prep, self.predict([prep])[0])
+
+    def score_batch(self, preps: list[Prepared]) -> list[dict[str, Any]]:
+        preds = self.predict(preps)
+        return [self.finish(p, q) for p, q in zip(preps, preds, strict=True)]
+
+
+def iter_inputs(inputs: Any) -> Iterator[tuple[Any, str]]:
+    """``(item, name)`` pairs: paths (folders expanded, sorted) or in-memory images (``<image N>``)."""
+    from .imageio import list_images
+
+    if isinstance(inputs, (str, Path)) or not isinstance(inputs, Iterable) or isinstance(inputs, np.ndarray):
+        inputs = [inputs]
+    for i, item in enumerate(inputs):
+        if isinstance(item, (str, Path)):
+            for p in list_images([item]):
+                yield p, str(p)
+        else:
+            yield item, f"<image {i}>"

@@ -1,0 +1,270 @@
+"""Scoring a folder into a run directory: ``results.jsonl`` row by row, resumable, in parallel.
+
+``OUT/results.jsonl`` is appended and flushed one complete line per image, in input order. A rerun on
+the same ``OUT`` skips every path that already has a row; a half-written last line (a killed run)
+is cut off first, so a row is never lost twice nor written twice. At the end ``results.csv``,
+``results.parquet``, ``run.json`` and ``report.html`` are rewritten from all rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .pipeline import ROW_KEYS, Prepared, Scorer
+
+RESULTS = "results.jsonl"
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+_BATCH = 16  # images per backend batch when the backend runs in the main process (CLIP)
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    n_total: int
+    n_scored: int  # scored in this call (the rest were already in results.jsonl)
+    n_errors: int
+    seconds: float
+    rows: list[dict[str, Any]]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.n_errors else EXIT_OK
+
+
+def dumps_row(row: dict[str, Any]) -> str:
+    """One JSONL line: contract keys in order, no NaN, UTF-8 kept readable."""
+    return json.dumps({k: row.get(k) for k in ROW_KEYS}, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def read_rows(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """Rows of a ``results.jsonl``. With ``repair``, a torn last line (killed writer) is cut from the file.
+
+    Raises ``ValueError`` naming the file and line for a corrupt line anywhere else.
+    """
+    p = Path(path)
+    if not p.exists():
+        return []
+    data = p.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        if repair:
+            with open(p, "r+b") as f:
+                f.truncate(cut)
+        data = data[:cut]
+    rows = []
+    for i, line in enumerate(data.decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}, line {i}: not valid JSON ({e.msg}); fix or delete that line") from None
+    return rows
+
+
+# -- worker side --------------------------------------------------------------------------------
+_WORKER: Scorer | None = None
+
+
+def _init_worker(scorer: Scorer) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core already; nested threads only contend
+    _WORKER = scorer
+
+
+def _work(job: tuple[str, str]) -> dict[str, Any] | Prepared:
+    item, name = job
+    assert _WORKER is not None
+    if _WORKER.batch_in_worker:
+        return _WORKER.score_one(item, name)
+    return _WORKER.prepare(item, name)
+
+
+def _rows(scorer: Scorer, jobs: list[tuple[Any, str]], workers: int) -> Iterator[dict[str, Any]]:
+    """Rows in input order. Workers run load + detect (+ the backend when it is cheap)."""
+    pending: list[Prepared] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        yield from scorer.score_batch(pending)
+        pending.clear()
+
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(scorer,)) as pool:
+            for out in pool.map(_work, jobs, chunksize=1):
+                if isinstance(out, dict):
+                    yield out
+                else:
+                    pending.append(out)
+                    if len(pending) >= _BATCH:
+                        yield from flush()
+    else:
+        for item, name in jobs:
+            if scorer.batch_in_worker:
+                yield scorer.score_one(item, name)
+            else:
+                pending.append(scorer.prepare(item, name))
+                if len(pending) >= _BATCH:
+                    yield from flush()
+    yield from flush()
+
+
+def auto_workers(n_jobs: int) -> int:
+    """Worker processes: 1 for small jobs (pool start-up costs ~1 s), else one per core, at most 8."""
+    return 1 if n_jobs < 8 else max(1, min(8, os.cpu_count() or 1))
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "harmony-eval",
+        "numpy",
+        "opencv-contrib-python",
+        "opencv-python",
+        "pillow",
+        "animeface",
+        "mediapipe",
+        "scikit-learn",
+        "pandas",
+        "torch",
+        "open_clip_torch",
+        "transformers",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+def flatten(rows: list[dict[str, Any]], emotions: list[str] | None = None) -> pd.DataFrame:
+    """One flat table: nested probs/scores/regions become ``prob_<e>``, ``score_<k>``,
+    ``<region>_box`` ("x0 y0 x1 y1") and ``<region>_<e>`` columns; flags joined with ``;``."""
+    flat = []
+    for row in rows:
+        f = {k: row.get(k) for k in ROW_KEYS if k not in ("probs", "regions", "scores", "flags")}
+        f["flags"] = ";".join(row.get("flags") or [])
+        for e, p in (row.get("probs") or {}).items():
+            f[f"prob_{e}"] = p
+        for k, v in (row.get("scores") or {}).items():
+            f[f"score_{k}"] = v
+        for r, reg in (row.get("regions") or {}).items():
+            f[f"{r}_box"] = " ".join(map(str, reg["box"])) if reg.get("box") else None
+            for e, p in (reg.get("probs") or {}).items():
+                f[f"{r}_{e}"] = p
+        flat.append(f)
+    df = pd.DataFrame(flat)
+    if emotions and not df.empty:  # stable column set even when no row had a face
+        for e in emotions:
+            df[f"prob_{e}"] = df.get(f"prob_{e}")
+    return df
+
+
+def score_folder(
+    inputs: str | Path | list,
+    out_dir: str | Path,
+    *,
+    workers: int = 0,
+    progress: bool = True,
+    report: bool = True,
+    targets_csv: str | Path | None = None,
+    manifest: str | Path | None = None,
+    scorer: Scorer | None = None,
+    argv: list[str] | None = None,
+    **scorer_options: Any,
+) -> RunSummary:
+    """Score every image under ``inputs`` into ``out_dir`` (created). See the module docstring.
+
+    ``workers=0`` picks automatically (``auto_workers``). Remaining keyword arguments build the
+    ``Scorer`` (backend, emotions, detectors, calibration, ...).
+    """
+    from tqdm.auto import tqdm
+
+    from .imageio import list_images
+    from .targets import TargetResolver
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = list_images(inputs, exclude=[out])
+    roots = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    root = roots[0] if len(roots) == 1 and roots[0].is_dir() else None
+    if scorer is None:
+        resolver = TargetResolver(
+            scorer_options.get("emotions"), targets_csv=targets_csv, manifest=manifest, root=root
+        )
+        scorer = Scorer(targets=resolver, **scorer_options)
+    results = out / RESULTS
+    done_rows = read_rows(results, repair=True)
+    done = {r["path"] for r in done_rows}
+    jobs = [(str(p), str(p)) for p in paths if str(p) not in done]
+    workers = workers or auto_workers(len(jobs))
+    new_rows = []
+    bar = tqdm(total=len(jobs), desc="scoring", unit="img", disable=not progress or not jobs)
+    with open(results, "a", encoding="utf-8") as f:
+        for row in _rows(scorer, jobs, workers):
+            f.write(dumps_row(row))
+            f.flush()
+            new_rows.append(row)
+            bar.update(1)
+            bar.set_postfix_str(f"{row['verdict'] or row['status']}", refresh=False)
+    bar.close()
+    rows = done_rows + new_rows
+    seconds = time.perf_counter() - t0
+    _write_tables(rows, out, scorer.emotions)
+    run_info = {
+        "argv": argv if argv is not None else sys.argv,
+        "inputs": [str(r) for r in roots],
+        "out": str(out),
+        "config": {
+            "backend": scorer.backend_name,
+            "emotions": scorer.emotions,
+            "detectors": scorer.detector_names or "default",
+            "calibration": scorer.calibration_path,
+            "verdict_config": scorer.config.source,
+            "thresholds": scorer.config.thresholds,
+            "compatibility": scorer.config.compatibility,
+            "pool_weights": scorer.config.pool_weights,
+            "harmony_weights": scorer.config.harmony_weights,
+            "workers": workers,
+            "options": {k: str(v) for k, v in scorer.options.items()},
+        },
+        "versions": _versions(),
+        "counts": {
+            "images": len(rows),
+            "scored_now": len(new_rows),
+            "resumed": len(done_rows),
+            **{s: sum(r["status"] == s for r in rows) for s in ("ok", "no_face", "error")},
+            **{v: sum(r.get("verdict") == v for r in rows) for v in ("perfect", "acceptable", "broken")},
+        },
+        "timings": {
+            "seconds": round(seconds, 3),
+            "images_per_s": round(len(new_rows) / seconds, 3) if new_rows else None,
+        },
+    }
+    (out / "run.json").write_text(json.dumps(run_info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if report:
+        from .report import write_report
+
+        write_report(rows, out, run_info=run_info)
+    n_errors = sum(r["status"] == "error" for r in rows)
+    return RunSummary(out, len(rows), len(new_rows), n_errors, seconds, rows)
+
+
+def _write_tables(rows: list[dict[str, Any]], out: Path, emotions: list[str]) -> None:
+    df = flatten(rows, emotions)
+    df.to_csv(out / "results.csv", index=False)
+    df.to_parquet(out / "results.parquet", index=False)
