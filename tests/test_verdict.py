@@ -1,0 +1,112 @@
+"""Verdict rules: the checklist, broken flags, the reason sentence, config loading errors."""
+
+import pytest
+
+from harmony_eval.verdict import VerdictConfig, compute_flags, decide, reason
+
+CFG = VerdictConfig.load()
+E = ["neutral", "happy", "sad", "angry"]
+
+
+def dist(e, p=0.85):
+    return {k: (p if k == e else (1 - p) / 3) for k in E}
+
+
+def flags_for(region_probs, holistic, scores, *, target=None, quality=None, areas=(10000,)):
+    return compute_flags(
+        n_faces=len(areas),
+        face_areas=list(areas),
+        region_probs=region_probs,
+        holistic=holistic,
+        scores=scores,
+        quality=quality or {"sharpness": 0.9, "eyes_visible": 1, "mouth_visible": 1},
+        target=target,
+        config=CFG,
+    )
+
+
+def test_coherent_face_is_perfect():
+    rp = {"eyes": dist("happy"), "brows": dist("happy"), "mouth": dist("happy")}
+    scores = {"eyes_mouth": 0.8, "brows_tension": 0.8, "coherence": 0.85, "target_match": 0.9}
+    flags = flags_for(rp, dist("happy", 0.9), scores, target="happy")
+    verdict, failed = decide(scores, 0.82, flags, CFG)
+    assert (verdict, failed, flags) == ("perfect", [], [])
+    assert "agree on happy" in reason(
+        verdict, flags, failed, rp, dist("happy", 0.9), scores, "happy", 1, 0.82
+    )
+
+
+def test_two_failed_checks_are_broken_and_reason_names_the_clash():
+    rp = {"eyes": dist("happy"), "brows": dist("angry"), "mouth": dist("happy", 0.81)}
+    scores = {"eyes_mouth": 0.3, "brows_tension": 0.1, "coherence": 0.7, "target_match": None}
+    flags = flags_for(rp, dist("happy", 0.7), scores)
+    verdict, failed = decide(scores, 0.45, flags, CFG)
+    assert verdict == "broken" and set(failed) == {"eyes_mouth", "brows_tension"}
+    text = reason(verdict, flags, failed, rp, dist("happy", 0.7), scores, None, 1, 0.45)
+    assert text == "mouth reads happy (0.81) but brows read angry (0.85)"  # worst check first
+
+
+def test_one_failed_check_is_acceptable():
+    rp = {"eyes": dist("happy"), "brows": dist("neutral"), "mouth": dist("happy")}
+    scores = {"eyes_mouth": 0.8, "brows_tension": 0.4, "coherence": 0.7, "target_match": None}
+    verdict, failed = decide(scores, 0.66, flags_for(rp, dist("happy"), scores), CFG)
+    assert (verdict, failed) == ("acceptable", ["brows_tension"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "flag"),
+    [
+        ({"areas": (10000, 9000)}, "multiple_faces"),
+        ({"quality": {"sharpness": 0.05, "eyes_visible": 1, "mouth_visible": 1}}, "blurry"),
+        ({"quality": {"sharpness": 0.9, "eyes_visible": 1, "mouth_visible": 0.0}}, "missing_mouth"),
+        ({"target": "angry"}, "wrong_emotion"),
+    ],
+)
+def test_seed_failures_are_broken(kwargs, flag):
+    rp = {"eyes": dist("neutral"), "brows": dist("neutral"), "mouth": dist("neutral")}
+    scores = {"eyes_mouth": 0.9, "brows_tension": 0.9, "coherence": 0.9, "target_match": None}
+    flags = flags_for(rp, dist("neutral", 0.9), scores, **kwargs)
+    assert flag in flags
+    assert decide(scores, 0.9, flags, CFG)[0] == "broken"
+
+
+def test_small_second_face_is_not_a_collage():
+    rp = {"eyes": dist("happy"), "brows": dist("happy"), "mouth": dist("happy")}
+    assert "multiple_faces" not in flags_for(rp, dist("happy"), {}, areas=(10000, 500))
+
+
+def test_no_face_short_circuits():
+    assert compute_flags(
+        n_faces=0,
+        face_areas=[],
+        region_probs={},
+        holistic=None,
+        scores={},
+        quality={},
+        target=None,
+        config=CFG,
+    ) == ["no_face"]
+
+
+def test_missing_region_reading_flags_it():
+    rp = {"eyes": None, "brows": dist("happy"), "mouth": dist("happy")}
+    assert "missing_eyes" in flags_for(rp, dist("happy"), {})
+
+
+def test_threshold_override_merges_checks():
+    c = CFG.with_thresholds({"checks": {"coherence": 0.9}, "perfect_harmony": 0.95})
+    assert c.thresholds["checks"]["coherence"] == 0.9
+    assert c.thresholds["checks"]["eyes_mouth"] == CFG.thresholds["checks"]["eyes_mouth"]
+    assert c.thresholds["perfect_harmony"] == 0.95 and CFG.thresholds["perfect_harmony"] != 0.95
+
+
+def test_config_errors_name_file_and_problem(tmp_path):
+    bad = tmp_path / "v.yaml"
+    bad.write_text("compatibility: {}\n")
+    with pytest.raises(ValueError, match=r"v\.yaml.*missing section"):
+        VerdictConfig.load(bad)
+    bad.write_text(
+        "compatibility: {}\npool_weights: {}\nharmony_weights: {}\nthresholds: {}\nbroken_flags: [ugly]\n"
+    )
+    with pytest.raises(ValueError, match="ugly"):
+        VerdictConfig.load(bad)
