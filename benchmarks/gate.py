@@ -1,0 +1,258 @@
+"""CI regression gate: compare a run's metrics with a committed baseline JSON.
+
+A metric *regresses* when it moves the bad way by more than ``max_drop`` (absolute, metrics are in
+[0, 1]): ``baseline - current > max_drop`` for harmony, perfect_rate, target_match;
+``current - baseline > max_drop`` for broken_rate. It is checked overall and for every target emotion
+the baseline lists. When the baseline stores per-image harmony, the images that moved most are
+reported, and ``max_image_delta`` (optional) fails the check when any image moved further than that in
+either direction (the project's own gate uses it: any change to the evaluator's scores is seen).
+
+Baseline format (``format: harmony-eval-baseline/1``)::
+
+    {"format", "created", "source", "n", "evaluator": {"harmony_eval", "backend", "detector"},
+     "config_hash", "metrics": {metric: value}, "n_by_metric": {metric: n},
+     "by_emotion": {emotion: {"n": int, metric: value}}, "images": {image: harmony}}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .runs import Run, RunError
+from .summary import METRICS, groups, metric_values
+
+FORMAT = "harmony-eval-baseline/1"
+#: Parts of run.json's config that decide scores (paths and worker counts left out: they differ by machine).
+_HASHED = ("backend", "emotions", "thresholds", "compatibility", "pool_weights", "harmony_weights")
+_EPS = 1e-9  # float noise: a drop of exactly max_drop passes
+
+
+def config_hash(run: Run) -> str | None:
+    """SHA-256 (16 hex digits) of the scoring config recorded in ``run.json``; ``None`` without one."""
+    config = run.meta.get("config")
+    if not isinstance(config, dict):
+        return None
+    data = json.dumps({k: config.get(k) for k in _HASHED}, sort_keys=True, default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def run_metrics(rows: list[dict[str, Any]]) -> tuple[dict[str, float | None], dict[str, int]]:
+    """Point values of every metric and how many images each was computed on."""
+    values = {m: metric_values(rows, m) for m in METRICS}
+    return {m: _mean(v) for m, v in values.items()}, {m: len(v) for m, v in values.items()}
+
+
+def make_baseline(run: Run, per_image: bool = True) -> dict[str, Any]:
+    """Baseline dict from a loaded run (metrics overall and per target emotion, per-image harmony)."""
+    from harmony_eval import __version__
+
+    metrics, counts = run_metrics(run.rows)
+    by_emotion = {}
+    for emotion, rows in groups(run.rows, "target").items():
+        m, _ = run_metrics(rows)
+        by_emotion[emotion] = {"n": len(rows), **{k: _round(v) for k, v in m.items()}}
+    baseline = {
+        "format": FORMAT,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": run.path.name,
+        "n": len(run.rows),
+        "evaluator": {
+            "harmony_eval": __version__,
+            "backend": sorted({str(r["backend"]) for r in run.rows if r.get("backend")}),
+            "detector": sorted({str(r["detector"]) for r in run.rows if r.get("detector")}),
+        },
+        "config_hash": config_hash(run),
+        "metrics": {k: _round(v) for k, v in metrics.items()},
+        "n_by_metric": counts,
+        "by_emotion": by_emotion,
+    }
+    if per_image:
+        baseline["images"] = {r["image"]: r["harmony"] for r in sorted(run.rows, key=lambda r: r["image"])}
+    return baseline
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 6)
+
+
+def write_baseline(run: Run, path: str | Path, per_image: bool = True) -> dict[str, Any]:
+    b = make_baseline(run, per_image)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(b, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return b
+
+
+def read_baseline(path: str | Path) -> dict[str, Any]:
+    """Load and validate a baseline; :class:`RunError` naming the file when it is unusable."""
+    p = Path(path)
+    try:
+        b = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(
+            f"{p}: baseline file not found; write one with `harmony-eval check --write-baseline "
+            f"--baseline {p} RUN`"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{p}: not valid JSON ({e})") from None
+    if not isinstance(b, dict) or b.get("format") != FORMAT or not isinstance(b.get("metrics"), dict):
+        got = b.get("format") if isinstance(b, dict) else type(b).__name__
+        raise RunError(
+            f"{p}: not a harmony-eval baseline (format {got!r}, expected {FORMAT!r} with a `metrics` mapping)"
+        )
+    return b
+
+
+@dataclass
+class CheckRow:
+    scope: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    n: int
+    status: str  # ok | REGRESSED | missing
+
+    @property
+    def change(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        return self.current - self.baseline
+
+
+@dataclass
+class CheckResult:
+    rows: list[CheckRow]
+    max_drop: float
+    image_moves: list[tuple[str, float, float | None]] = field(default_factory=list)  # (image, base, now)
+    images_missing: int = 0
+    max_image_delta: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def image_failures(self) -> list[tuple[str, float, float | None]]:
+        if self.max_image_delta is None:
+            return []
+        return [m for m in self.image_moves if m[2] is None or abs(m[2] - m[1]) > self.max_image_delta + _EPS]
+
+    @property
+    def passed(self) -> bool:
+        return (
+            all(r.status == "ok" for r in self.rows)
+            and not self.image_failures
+            and not (self.max_image_delta is not None and self.images_missing)
+        )
+
+
+def check(
+    baseline: dict[str, Any],
+    run: Run,
+    metrics: list[str],
+    max_drop: float = 0.05,
+    max_image_delta: float | None = None,
+) -> CheckResult:
+    """Compare ``run`` with ``baseline`` on ``metrics``; raises :class:`RunError` when a metric can't be checked."""
+    if max_drop < 0:
+        raise ValueError(f"`max_drop` must be >= 0, got {max_drop}")
+    rows: list[CheckRow] = []
+    current, counts = run_metrics(run.rows)
+    for m in metrics:
+        if m not in METRICS:
+            raise ValueError(f"Unknown metric {m!r}; choose from {list(METRICS)}.")
+        if baseline["metrics"].get(m) is None:
+            raise RunError(
+                f"the baseline has no value for {m!r} (it has {sorted(k for k, v in baseline['metrics'].items() if v is not None)}); "
+                "rewrite it with --write-baseline or pick another --metric"
+            )
+        if current[m] is None:
+            raise RunError(
+                f"{run.path}: no image has a value for {m!r}"
+                + (" (no targets: score with --targets or a manifest)" if m == "target_match" else "")
+            )
+        rows.append(_row("overall", m, baseline["metrics"][m], current[m], counts[m], max_drop))
+        by_target = groups(run.rows, "target")
+        for emotion, base in (baseline.get("by_emotion") or {}).items():
+            if base.get(m) is None:
+                continue
+            if emotion not in by_target:
+                rows.append(CheckRow(f"emotion={emotion}", m, base[m], None, 0, "missing"))
+                continue
+            vals = metric_values(by_target[emotion], m)
+            rows.append(_row(f"emotion={emotion}", m, base[m], _mean(vals), len(vals), max_drop))
+    result = CheckResult(rows, max_drop, max_image_delta=max_image_delta)
+    images = baseline.get("images") or {}
+    if images:
+        now = {r["image"]: r.get("harmony") for r in run.rows}
+        moves = [(img, h, now.get(img)) for img, h in images.items() if h is not None and img in now]
+        result.images_missing = sum(img not in now for img in images)
+        moves.sort(key=lambda m: -(abs(m[2] - m[1]) if m[2] is not None else 2.0))
+        result.image_moves = moves
+    h = config_hash(run)
+    if baseline.get("config_hash") and h and h != baseline["config_hash"]:
+        result.notes.append(
+            f"scoring config differs from the baseline's (hash {h} vs {baseline['config_hash']})"
+        )
+    return result
+
+
+def _row(scope: str, metric: str, base: float, now: float | None, n: int, max_drop: float) -> CheckRow:
+    if now is None:
+        return CheckRow(scope, metric, base, None, n, "missing")
+    now = _round(now)  # the baseline stores 6 decimals: compare like with like (no "-0.0000" changes)
+    loss = (base - now) if METRICS[metric] else (now - base)
+    return CheckRow(scope, metric, base, now, n, "REGRESSED" if loss > max_drop + _EPS else "ok")
+
+
+def format_result(result: CheckResult, top: int = 10) -> str:
+    """Readable report: the table of checks, the images that moved most, and a one-line verdict."""
+
+    def f(v: float | None, sign: bool = False) -> str:
+        return "-" if v is None else (f"{v:+.4f}" if sign else f"{v:.4f}")
+
+    head = ("scope", "metric", "baseline", "current", "change", "n", "status")
+    body = [
+        (r.scope, r.metric, f(r.baseline), f(r.current), f(r.change, True), str(r.n), r.status)
+        for r in result.rows
+    ]
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [head, *body]
+    ]
+    if result.image_moves:
+        moved = [m for m in result.image_moves[:top] if m[2] is None or abs(m[2] - m[1]) > 0]
+        if moved:
+            lines += ["", f"images that moved most (harmony, of {len(result.image_moves)} matched):"]
+            lines += [
+                f"  {img}: {f(b)} -> {f(n)} ({f(None if n is None else n - b, True)})" for img, b, n in moved
+            ]
+        else:
+            lines += ["", f"all {len(result.image_moves)} images have the baseline's harmony"]
+    if result.images_missing:
+        lines.append(f"{result.images_missing} baseline image(s) are not in the run")
+    lines += [f"note: {n}" for n in result.notes]
+    bad = [r for r in result.rows if r.status != "ok"]
+    lines.append("")
+    if result.passed:
+        lines.append(
+            f"OK: {len(result.rows)} check(s) within {result.max_drop} of the baseline"
+            + (f"; every image within {result.max_image_delta}" if result.max_image_delta is not None else "")
+        )
+    else:
+        what = [f"{r.scope} {r.metric}" for r in bad]
+        if result.image_failures:
+            what.append(f"{len(result.image_failures)} image(s) moved by more than {result.max_image_delta}")
+        if result.max_image_delta is not None and result.images_missing:
+            what.append(f"{result.images_missing} baseline image(s) missing")
+        lines.append(
+            f"FAILED ({len(bad)} of {len(result.rows)} checks regressed by more than {result.max_drop}): "
+            + "; ".join(what)
+        )
+    return "\n".join(lines)
