@@ -95,9 +95,10 @@ def list_images(
     walk); entries with an image extension (:data:`IMAGE_EXTENSIONS`, any case) are kept, sorted by
     their path inside the folder; hidden files and folders (``.name``) and the folders in ``exclude``
     (e.g. the run's own output folder) are skipped. Entries with an image name that are not regular
-    files (a folder called ``x.jpg``, a broken symlink) are kept, so that the run reports them as
-    errors instead of silently dropping them. Files named directly are kept as given, whatever their
-    extension. Duplicates are dropped, first occurrence wins.
+    files (a folder called ``x.jpg`` inside a walked folder, a broken symlink) are kept, so that the
+    run reports them as errors instead of silently dropping them. Folders named directly are always
+    walked; files named directly are kept as given, whatever their extension. Duplicates are dropped,
+    first occurrence wins.
 
     Raises ``FileNotFoundError`` naming any input path that does not exist.
     """
@@ -113,7 +114,7 @@ def list_images(
     seen: set[str] = set()
     for item in items:
         p = Path(item)
-        found = _walk(p, excluded) if p.is_dir() and not _is_image_name(p.name) else [p]
+        found = _walk(p, excluded) if p.is_dir() else [p]
         for f in found:
             k = os.path.abspath(f)
             if k not in seen:

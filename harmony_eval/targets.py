@@ -313,7 +313,11 @@ class TargetResolver:
         if self._auto and folder not in self._seen_dirs:  # an image outside the walked roots
             self._seen_dirs.add(folder)
             if os.path.isfile(m := os.path.join(folder, MANIFEST_NAME)):
-                self._add_manifest(Path(m))
+                try:
+                    self._add_manifest(Path(m))
+                except (ValueError, OSError) as e:
+                    # found mid-run: one broken manifest must not stop the run (one warning, no targets)
+                    warnings.warn(f"{e}; ignoring {m} (its images get no manifest target)", stacklevel=3)
         if absolute in self._manifest:
             return True, self._manifest[absolute]
         return False, None

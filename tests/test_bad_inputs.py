@@ -7,6 +7,7 @@ corpus is scored end to end through the runner and the CLI: one bad file must ne
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
@@ -494,3 +495,47 @@ def test_list_images_keeps_every_corpus_entry(corpus: Path):
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks/FIFOs are POSIX cases")
 def test_listing_is_deterministic(corpus: Path):
     assert list_images(corpus) == list_images(str(corpus))
+
+
+# ------------------------------------------------------------------------------------- end to end
+
+
+def _rows_by_name(rows: list[dict]) -> dict[str, dict]:
+    return {Path(r["path"]).name: r for r in rows}
+
+
+def _check_rows(rows: list[dict]) -> None:
+    by_name = _rows_by_name(rows)
+    expected = {c.name: c for c in CASES if not c.skip}
+    assert sorted(by_name) == sorted(expected), "one row per corpus entry, none lost, none extra"
+    assert len(rows) == len(expected)
+    for name, c in expected.items():
+        row = by_name[name]
+        if c.problem is None:
+            assert row["status"] in ("ok", "no_face"), (name, row["status"], row["error"])
+        else:
+            assert row["status"] == "error", (name, row["status"])
+            assert c.problem in row["error"].lower(), (name, row["error"])  # names the problem
+            assert name in row["error"], row["error"]  # and the file
+            assert row["verdict"] is None
+
+
+def test_score_folder_survives_the_whole_corpus(corpus: Path, tmp_path: Path):
+    runner = pytest.importorskip("harmony_eval.runner", reason="the runner is not written yet")
+    summary = runner.score_folder(corpus, tmp_path / "out", workers=1, progress=False, report=False)
+    _check_rows(summary.rows)
+    assert summary.n_errors == len([c for c in CASES if c.problem and not c.skip])
+    assert summary.exit_code == 1  # some files failed
+    on_disk = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    _check_rows(on_disk)
+
+
+@pytest.mark.slow
+def test_cli_returns_1_when_some_files_failed(corpus: Path, tmp_path: Path, capsys):
+    cli = pytest.importorskip("harmony_eval.cli", reason="the CLI is not written yet")
+    out = tmp_path / "cli_out"
+    # default workers: 30+ files -> a process pool, so error rows must also cross process boundaries
+    code = cli.main(["score", str(corpus), "--out", str(out), "--no-report", "--no-progress"])
+    assert code == 1, capsys.readouterr()
+    _check_rows([json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()])
+    assert "could not be scored" in capsys.readouterr().err

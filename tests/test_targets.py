@@ -177,6 +177,14 @@ def test_manifest_in_the_images_own_folder_without_root(tmp_path):
     assert TargetResolver(VOCAB).target_for(img) == ("neutral", "manifest")  # beats the file name
 
 
+def test_broken_manifest_found_mid_run_warns_instead_of_stopping(tmp_path):
+    img = touch(tmp_path / "run" / "happy_1.png")
+    (tmp_path / "run" / "manifest.jsonl").write_text("{oops\n")
+    r = TargetResolver(VOCAB)  # no root: the manifest is only found when the image comes up
+    with pytest.warns(UserWarning, match=r"line 1: not valid JSON.*ignoring"):
+        assert r.target_for(img) == ("happy", "filename")  # falls through to the next source
+
+
 def test_explicit_manifest_and_its_errors(tmp_path):
     img = touch(tmp_path / "imgs" / "a.png")
     m = write_manifest(tmp_path / "imgs", [{"file": "a.png", "emotion": "happy"}])
