@@ -90,7 +90,10 @@ def check(
     metric: Annotated[list[str] | None, typer.Option(help=_METRIC_HELP)] = None,
     max_image_delta: Annotated[
         float | None,
-        typer.Option(help="Also fail when any image's harmony moved more than this (either way)."),
+        typer.Option(
+            help="Strict: also fail when any image's harmony moved more than this (either way), "
+            "its verdict changed, or it is missing."
+        ),
     ] = None,
     write_baseline: Annotated[
         bool, typer.Option("--write-baseline", help="Write BASELINE from RUN instead of checking.")
@@ -129,18 +132,108 @@ def check(
         raise typer.Exit(1)
 
 
+def _csv(value: str | None, cast: type, name: str) -> list | None:
+    """``"5,7,9"`` -> ``[5.0, 7.0, 9.0]``; errors name the option and the bad item."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        return [cast(v) for v in items]
+    except ValueError:
+        raise ValueError(
+            f"--{name} {value!r}: expected comma-separated {cast.__name__} values like "
+            f"{'5,7,9' if cast is float else '0,1,2'}"
+        ) from None
+
+
 def benchmark(
     model: Annotated[
         str,
-        typer.Option(help="diffusers model: Hugging Face id, local folder, .safetensors, or tiny-random."),
+        typer.Option(
+            help="diffusers model: Hugging Face id, local folder, .safetensors file, or tiny-random."
+        ),
     ],
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Run folder: images/, manifest.jsonl, results.jsonl, summary.*"),
     ],
-) -> None:  # pragma: no cover - replaced below once generation's API is wired in
-    """Generate the prompt grid with MODEL and score it into one run folder (then summarize it)."""
-    raise typer.Exit(2)
+    archetypes: Annotated[
+        str | None, typer.Option(help="Archetypes, comma separated (default: all).")
+    ] = None,
+    emotions: Annotated[
+        str | None, typer.Option(help="Target emotions, comma separated (default: the active ones).")
+    ] = None,
+    cfgs: Annotated[str, typer.Option(help="CFG scales, comma separated.")] = "5,7,9",
+    seeds: Annotated[str, typer.Option(help="Seeds, comma separated.")] = "0",
+    template: Annotated[
+        str, typer.Option(help="Template index in templates.txt, or a template string.")
+    ] = "0",
+    negative: Annotated[
+        str | None, typer.Option(help="Negative prompt (default: prompts/negative.txt).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Scheduler (euler, euler_a, dpm++, ddim, ...).")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 20,
+    width: Annotated[int | None, typer.Option(help="Image width (default: the model's).")] = None,
+    height: Annotated[int | None, typer.Option(help="Image height (default: the model's).")] = None,
+    lora: Annotated[str | None, typer.Option(help="LoRA weights (.safetensors file or folder).")] = None,
+    lora_scales: Annotated[str | None, typer.Option(help="LoRA scales to sweep, comma separated.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16")] = "auto",
+    backend: Annotated[str, typer.Option(help="Scoring backend: auto | anatomy | clip")] = "auto",
+    calibration: Annotated[Path | None, typer.Option(help="Calibration JSON for scoring.")] = None,
+    mediapipe_model: Annotated[
+        Path | None, typer.Option(help="Path of MediaPipe's face_landmarker.task.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Scoring worker processes (0 = automatic).")] = 0,
+    summary: Annotated[bool, typer.Option(help="Write summary.* and print the table.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Generate the prompt grid with MODEL, score it (targets from the manifest) and summarize it,
+    all into OUT: images/, manifest.jsonl, results.jsonl, run.json, summary.*. Reruns resume."""
+    from generation.run import run_generation
+    from harmony_eval.resources import default_emotions
+    from harmony_eval.runner import score_folder
+
+    show = progress and _stderr_tty()
+    try:
+        gen_emotions = _csv(emotions, str, "emotions")
+        gen = run_generation(
+            out, model, archetypes=_csv(archetypes, str, "archetypes"), emotions=gen_emotions,
+            cfgs=_csv(cfgs, float, "cfgs"), seeds=_csv(seeds, int, "seeds"),
+            template=int(template) if template.isdigit() else template, negative=negative,
+            scheduler=scheduler, steps=steps, width=width, height=height, lora=lora,
+            lora_scales=_csv(lora_scales, float, "lora-scales"), device=device, dtype=dtype, progress=show,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError) as e:
+        raise _fail(e) from None
+    # Score with the default vocabulary plus any target emotion outside it (e.g. surprised), so that
+    # every target can be matched.
+    vocab = default_emotions()
+    extra = [e for e in (gen_emotions or []) if e not in vocab]
+    options = {"mediapipe_model": str(mediapipe_model)} if mediapipe_model else {}
+    scored = score_folder(
+        out / "images", out, workers=workers, progress=show, manifest=out / "manifest.jsonl",
+        backend=backend, emotions=vocab + extra if extra else None, calibration=calibration,
+        argv=sys.argv, **options,
+    )  # fmt: skip
+    typer.echo(
+        f"{gen['total']} image(s) in {out} ({gen['generated']} generated now, {gen['seconds']:.1f} s; "
+        f"{scored.n_scored} scored now, {scored.seconds:.1f} s, {scored.n_errors} error(s))",
+        err=True,
+    )
+    if summary:
+        from .report import write_summary
+        from .runs import load_run
+        from .summary import summarize as summarize_run
+        from .summary import to_markdown
+
+        loaded = load_run(out)
+        s = summarize_run(loaded)
+        write_summary(loaded, s)
+        typer.echo(to_markdown(s, matrices=False))
+    raise typer.Exit(scored.exit_code)
 
 
 def _stderr_tty() -> bool:

@@ -3,15 +3,17 @@
 A metric *regresses* when it moves the bad way by more than ``max_drop`` (absolute, metrics are in
 [0, 1]): ``baseline - current > max_drop`` for harmony, perfect_rate, target_match;
 ``current - baseline > max_drop`` for broken_rate. It is checked overall and for every target emotion
-the baseline lists. When the baseline stores per-image harmony, the images that moved most are
-reported, and ``max_image_delta`` (optional) fails the check when any image moved further than that in
-either direction (the project's own gate uses it: any change to the evaluator's scores is seen).
+the baseline lists. When the baseline stores per-image harmony and verdicts, the images that moved
+most and the verdicts that changed are reported; ``max_image_delta`` (optional, "strict" mode) also
+fails the check when any image moved further than that in either direction, changed verdict or is
+missing (the project's own gate uses it: any change to the evaluator's scores is seen).
 
 Baseline format (``format: harmony-eval-baseline/1``)::
 
     {"format", "created", "source", "n", "evaluator": {"harmony_eval", "backend", "detector"},
      "config_hash", "metrics": {metric: value}, "n_by_metric": {metric: n},
-     "by_emotion": {emotion: {"n": int, metric: value}}, "images": {image: harmony}}
+     "by_emotion": {emotion: {"n": int, metric: value}}, "images": {image: harmony},
+     "verdicts": {image: verdict}}
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ def make_baseline(run: Run, per_image: bool = True) -> dict[str, Any]:
         "by_emotion": by_emotion,
     }
     if per_image:
-        baseline["images"] = {r["image"]: r["harmony"] for r in sorted(run.rows, key=lambda r: r["image"])}
+        ordered = sorted(run.rows, key=lambda r: r["image"])
+        baseline["images"] = {r["image"]: r["harmony"] for r in ordered}
+        baseline["verdicts"] = {r["image"]: r.get("verdict") for r in ordered}
     return baseline
 
 
@@ -134,6 +138,9 @@ class CheckResult:
     max_drop: float
     image_moves: list[tuple[str, float, float | None]] = field(default_factory=list)  # (image, base, now)
     images_missing: int = 0
+    verdict_changes: list[tuple[str, str | None, str | None]] = field(
+        default_factory=list
+    )  # (image, was, now)
     max_image_delta: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -145,10 +152,9 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return (
-            all(r.status == "ok" for r in self.rows)
-            and not self.image_failures
-            and not (self.max_image_delta is not None and self.images_missing)
+        strict = self.max_image_delta is not None  # per-image mode: any moved image or verdict fails
+        return all(r.status == "ok" for r in self.rows) and not (
+            strict and (self.image_failures or self.images_missing or self.verdict_changes)
         )
 
 
@@ -195,6 +201,12 @@ def check(
         result.images_missing = sum(img not in now for img in images)
         moves.sort(key=lambda m: -(abs(m[2] - m[1]) if m[2] is not None else 2.0))
         result.image_moves = moves
+    verdicts = baseline.get("verdicts") or {}
+    if verdicts:
+        now_v = {r["image"]: r.get("verdict") for r in run.rows}
+        result.verdict_changes = [
+            (img, v, now_v[img]) for img, v in verdicts.items() if img in now_v and now_v[img] != v
+        ]
     h = config_hash(run)
     if baseline.get("config_hash") and h and h != baseline["config_hash"]:
         result.notes.append(
@@ -235,6 +247,9 @@ def format_result(result: CheckResult, top: int = 10) -> str:
             ]
         else:
             lines += ["", f"all {len(result.image_moves)} images have the baseline's harmony"]
+    if result.verdict_changes:
+        lines += ["", f"verdicts that changed ({len(result.verdict_changes)}):"]
+        lines += [f"  {img}: {was} -> {now}" for img, was, now in result.verdict_changes[:top]]
     if result.images_missing:
         lines.append(f"{result.images_missing} baseline image(s) are not in the run")
     lines += [f"note: {n}" for n in result.notes]
@@ -251,6 +266,8 @@ def format_result(result: CheckResult, top: int = 10) -> str:
             what.append(f"{len(result.image_failures)} image(s) moved by more than {result.max_image_delta}")
         if result.max_image_delta is not None and result.images_missing:
             what.append(f"{result.images_missing} baseline image(s) missing")
+        if result.max_image_delta is not None and result.verdict_changes:
+            what.append(f"{len(result.verdict_changes)} verdict(s) changed")
         lines.append(
             f"FAILED ({len(bad)} of {len(result.rows)} checks regressed by more than {result.max_drop}): "
             + "; ".join(what)

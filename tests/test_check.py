@@ -92,6 +92,20 @@ def test_tolerance_and_per_image_gate(base, tmp_path):
     assert main(["check", str(slight), "--baseline", str(baseline), "--max-drop", "0.01"]) == 1  # sad -0.02
 
 
+def test_strict_mode_fails_on_a_verdict_change(base, tmp_path, capsys):
+    _, baseline = base
+    rows = grid_rows()
+    rows[0][1]["verdict"] = "perfect"  # same harmony, verdict acceptable -> perfect
+    flipped = write_run(tmp_path / "flip", rows, images=False)
+    assert main(["check", str(flipped), "--baseline", str(baseline)]) == 0  # harmony unchanged
+    capsys.readouterr()
+    assert main(["check", str(flipped), "--baseline", str(baseline), "--max-image-delta", "0.01"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "images/soft_neutral_cfg5_seed0.png: acceptable -> perfect" in out and "1 verdict(s) changed" in out
+    )
+
+
 def test_broken_rate_is_lower_is_better(base, tmp_path, capsys):
     _, baseline = base
     all_broken = write_run(tmp_path / "b", degraded(grid_rows(), "happy", 0.0, "broken"), images=False)
