@@ -101,9 +101,22 @@ def _common_root(paths: list[Path]) -> Path | None:
         return None
 
 
+def find_manifest(folder: Path, meta: dict[str, Any]) -> Path | None:
+    """``RUN/manifest.jsonl``, else one in (or just above) the folder ``score`` read its images from
+    (``run.json`` ``inputs``), as ``harmony-eval score RUN/images --out OTHER`` leaves it."""
+    candidates = [folder / MANIFEST]
+    for inp in meta.get("inputs") or []:
+        p = Path(str(inp))
+        if not p.is_absolute():
+            p = folder / p if (folder / p).exists() else Path.cwd() / p
+        candidates += [p / MANIFEST, p.parent / MANIFEST]
+    return next((c for c in candidates if c.is_file()), None)
+
+
 def load_run(run: str | os.PathLike) -> Run:
     """Load ``RUN/results.jsonl`` (``RUN`` may also be the file itself) and join ``RUN/manifest.jsonl``.
 
+    The manifest is ``RUN/manifest.jsonl`` or one beside the scored images (:func:`find_manifest`).
     The join is on the image file: the results ``path`` (absolute, or relative to the run folder or
     the working directory) against ``manifest folder / file``; if no path matches, on the file name
     when it is unique in the manifest.
@@ -142,14 +155,14 @@ def load_run(run: str | os.PathLike) -> Run:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise RunError(f"{folder / 'run.json'}: not valid JSON ({e})") from None
 
-    manifest_path = folder / MANIFEST
-    manifest = read_jsonl(manifest_path) if manifest_path.is_file() else []
+    manifest_path = find_manifest(folder, meta)
+    manifest = read_jsonl(manifest_path) if manifest_path else []
     by_path: dict[Path, dict] = {}
     by_name: dict[str, list[dict]] = {}
     for i, m in enumerate(manifest, 1):
         if "file" not in m:
             raise RunError(f"{manifest_path}, line {i}: no `file` key; expected a generation manifest row")
-        full = (folder / m["file"]).resolve()
+        full = (manifest_path.parent / m["file"]).resolve()
         by_path[full] = m
         by_name.setdefault(Path(m["file"]).name, []).append(m)
 

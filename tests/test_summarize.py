@@ -148,3 +148,20 @@ def test_stats_reference_values():
     e = bootstrap_rate([True] * 3 + [False] * 7)
     assert (e.count, e.n, e.value) == (3, 10, 0.3)
     assert (e.lo, e.hi) == pytest.approx(reference_ci([1, 1, 1, 0, 0, 0, 0, 0, 0, 0]))
+
+
+def test_manifest_found_beside_the_scored_images(tmp_path):
+    """`harmony-eval score GEN/images --out OTHER`: the manifest stays in GEN, named by run.json's inputs."""
+    gen = write_run(tmp_path / "gen", grid_rows())
+    (gen / "results.jsonl").unlink()
+    other = tmp_path / "other"
+    write_run(
+        other,
+        [(m, {**r, "path": str(gen / m["file"])}) for m, r in grid_rows()],
+        manifest=False,
+        images=False,
+    )
+    (other / "run.json").write_text(json.dumps({"inputs": [str(gen / "images")]}))
+    run = load_run(other)
+    assert run.has_manifest and run.unmatched == 0
+    assert {r["archetype"] for r in run.rows} == {"Soft", "Stoic", "Energetic", "Melancholic"}
