@@ -1,0 +1,121 @@
+"""``harmony-eval generate``: draw the prompt grid with a diffusers model into a run folder.
+
+A plain typer-annotated function; ``harmony_eval.cli`` registers it as a subcommand.
+Exit codes: 0 = done (images drawn or already there); 2 = bad arguments or model not loadable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def split_list(text: str | None, cast: type, option: str) -> list | None:
+    """``"5,7,9"`` -> ``[5.0, 7.0, 9.0]``; None/empty -> None. Errors name the option."""
+    if text is None or not text.strip():
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        return [cast(p) for p in parts]
+    except ValueError:
+        kind = "numbers" if cast is float else "integers" if cast is int else "values"
+        raise ValueError(f"`{option}` expects comma-separated {kind} (e.g. 5,7,9), got {text!r}") from None
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` to stderr and return the exit-2 exception to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def generate(
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Hugging Face id, local diffusers folder, single .safetensors checkpoint, or tiny-random."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (images/, manifest.jsonl).")],
+    archetypes: Annotated[
+        str | None, typer.Option(help="Comma-separated archetypes (default: all in archetypes.yaml).")
+    ] = None,
+    emotions: Annotated[
+        str | None, typer.Option(help="Comma-separated emotions (default: the active ones).")
+    ] = None,
+    cfgs: Annotated[str, typer.Option(help="Comma-separated CFG scales.")] = "5,7,9",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (one image per seed per cell).")] = "0",
+    template: Annotated[int, typer.Option(help="Index of the prompt template in templates.txt.")] = 0,
+    negative: Annotated[
+        str | None, typer.Option(help='Negative prompt (default: prompts/negative.txt; "" for none).')
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="euler, euler_a, dpm++, dpm++_karras, dpm++_sde, ddim, pndm, lms, heun, unipc, deis."
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 20,
+    width: Annotated[int | None, typer.Option(help="Width in px, divisible by 8 (default: model's).")] = None,
+    height: Annotated[
+        int | None, typer.Option(help="Height in px, divisible by 8 (default: model's).")
+    ] = None,
+    lora: Annotated[
+        str | None, typer.Option(help="LoRA .safetensors file or folder (e.g. from harmony-eval train).")
+    ] = None,
+    lora_scale: Annotated[float, typer.Option(help="LoRA strength (0 = base model).")] = 1.0,
+    lora_scales: Annotated[
+        str | None,
+        typer.Option(help="Sweep: comma-separated LoRA scales, e.g. 0,0.5,1 (overrides --lora-scale)."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16")] = "auto",
+    arch: Annotated[str, typer.Option(help="Single-file checkpoints: auto | sd15 | sdxl")] = "auto",
+    config: Annotated[
+        str | None, typer.Option(help="Single-file checkpoints: local diffusers folder with the configs.")
+    ] = None,
+    safety_checker: Annotated[
+        bool, typer.Option(help="Keep the model's NSFW safety checker, if it has one.")
+    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (on a terminal).")] = True,
+) -> None:
+    """Generate archetypes x emotions x CFG scales x seeds (x LoRA scales) portraits into OUT.
+
+    Each image is a PNG with A1111-style `parameters` metadata; OUT/manifest.jsonl has one row per
+    image. Rerunning with the same OUT skips images already there."""
+    from .pipeline import ModelLoadError
+    from .run import run_generation
+
+    try:
+        scales = split_list(lora_scales, float, "--lora-scales") or ([lora_scale] if lora else None)
+        summary = run_generation(
+            out,
+            model,
+            archetypes=split_list(archetypes, str, "--archetypes"),
+            emotions=split_list(emotions, str, "--emotions"),
+            cfgs=split_list(cfgs, float, "--cfgs") or [],
+            seeds=split_list(seeds, int, "--seeds") or [],
+            template=template,
+            negative=negative,
+            scheduler=scheduler,
+            steps=steps,
+            width=width,
+            height=height,
+            lora=lora,
+            lora_scales=scales,
+            device=device,
+            dtype=dtype,
+            arch=arch,
+            config=config,
+            safety_checker=safety_checker,
+            progress=None if progress else False,
+        )
+    except (ValueError, FileNotFoundError, ModelLoadError) as e:
+        raise fail(str(e)) from None
+    rate = f", {summary['images_per_second']:.2f} img/s" if summary["images_per_second"] else ""
+    typer.echo(
+        f"{summary['total']} image(s) in {out / 'manifest.jsonl'}: {summary['generated']} generated, "
+        f"{summary['skipped']} already there ({summary['seconds']:.1f} s{rate}; "
+        f"{summary['pipeline']} on {summary['device']}, {summary['dtype']})"
+    )
