@@ -1,0 +1,98 @@
+"""Mouth measurements: what an artist changes in a mouth to show an emotion.
+
+- ``open``: height of the filled mouth shape (an outlined opening counts as filled) over its width.
+  A closed mouth is a line (0.05-0.15); a laugh or a shout 0.4-0.9.
+- ``curve``: bend of the mouth's middle line (parabola fit, see ``common.bend``); corners up = smile
+  (> 0), corners down = frown (< 0). Units: sag depth / mouth width.
+- ``corner``: the corner tips' height against the mouth's centre: corners lifted (> 0) or dropped.
+- ``width``: mouth width / face width (smiles and shouts stretch the mouth).
+- ``teeth``: share of the opening that is bright (teeth, or an outlined white opening).
+- ``round``: O shape: circularity of the opening times how open it is (surprise).
+- ``wavy``: residual of the middle line around its parabola, for closed mouths (pout / grumble).
+- ``visible``: whether a mouth is drawn at all (``quality.drawn_score``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ...quality import drawn_score
+from .common import Canvas, bend, column_profile, fill_holes, pick_components, ramp, region_mask
+
+FEATURES: list[str] = ["visible", "open", "curve", "corner", "width", "teeth", "round", "wavy"]
+#: Values for a mouth that is not drawn: a closed flat line, so the features stay NaN-free.
+_ABSENT = {
+    "visible": 0.0,
+    "open": 0.08,
+    "curve": 0.0,
+    "corner": 0.0,
+    "width": 0.12,
+    "teeth": 0.0,
+    "round": 0.0,
+    "wavy": 0.0,
+}
+
+
+def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[dict[str, float], dict]:
+    """Measure the mouth inside canvas box ``box`` (searched with a margin, since boxes are loose).
+
+    Returns ``(features, debug)``: ``features`` maps every name in ``FEATURES`` to a float;
+    ``debug`` holds the window and part mask for inspection.
+    """
+    win = cv.window(box, 0.35, 0.35, 0.35, 0.45, min_pad=0.04 * 256)
+    x0, y0, x1, y1 = win
+    # Dark or coloured shapes, plus thin lines only a little darker than what is around them (black-hat
+    # over 0.6x the ink threshold): resting mouths in soft-shaded art are faint short strokes.
+    mask = region_mask(cv, win, colour=True) | (cv.blackhat[y0:y1, x0:x1] > max(6.0, 0.6 * cv.t_dark))
+    mask = mask.astype(np.uint8)
+    bx0, by0, bx1, by1 = box
+    centre = (0.5 * (bx0 + bx1) - x0, 0.5 * (by0 + by1) - y0)
+    sigma = (max(6.0, 0.5 * (bx1 - bx0)), max(6.0, 0.6 * (by1 - by0)))
+    part = pick_components(mask, centre, sigma, min_area=4, join=(0.5, 0.8))
+    face_w = cv.face[2] - cv.face[0]
+    visible = drawn_score(cv.lab[y0:y1, x0:x1], cv.skin, cv.t_dark, 0.06 * face_w)
+    debug = {"window": win, "mask": part}
+    if part.sum() < 4:
+        return dict(_ABSENT), debug
+    ys, xs = np.nonzero(part)
+    w = float(xs.max() - xs.min() + 1)
+    filled = fill_holes(part)
+    xcol, top, bot, _ = column_profile(filled)
+    ext = bot - top + 1
+    centre_cols = np.abs(xcol - xcol.mean()) <= 0.3 * w
+    open_ = float(np.percentile(ext[centre_cols], 75)) / w if centre_cols.any() else 0.0
+    mid = 0.5 * (top + bot)
+    # A closed mouth is judged by its middle line; an open one by both lips: the average bend of the
+    # upper and lower edges (a D-shaped laugh has a flat top and a deep U bottom: net corners up).
+    curve_mid, wavy = bend(xcol, mid, w)
+    curve_top, _ = bend(xcol, top, w)
+    curve_bot, _ = bend(xcol, bot, w)
+    is_open = ramp(open_, 0.18, 0.35)
+    curve = (1 - is_open) * curve_mid + is_open * 0.5 * (curve_top + curve_bot)
+    # Corner tips: outer 15 % of columns against the central 30 %.
+    tips = np.abs(xcol - xcol.mean()) >= 0.35 * w
+    corner = (
+        float((mid[centre_cols].mean() - mid[tips].mean()) / w) if tips.any() and centre_cols.any() else 0.0
+    )
+    # Teeth / white inside the opening: enclosed pixels at least as bright as skin with little colour.
+    inner = filled.astype(bool) & ~part.astype(bool)
+    lab = cv.lab[y0:y1, x0:x1]
+    bright = (lab[:, :, 0] >= cv.skin[0] - 8) & (np.hypot(lab[:, :, 1], lab[:, :, 2]) < 18)
+    area = float(filled.sum())
+    teeth = float((inner & bright).sum()) / area if area else 0.0
+    contours, _ = cv2.findContours(filled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    per = max((cv2.arcLength(c, True) for c in contours), default=0.0)
+    circ = float(np.clip(4 * np.pi * area / per**2, 0, 1)) if per > 0 else 0.0
+    roundness = circ * ramp(open_, 0.25, 0.6)
+    feats = {
+        "visible": visible,
+        "open": float(np.clip(open_, 0, 1.5)),
+        "curve": float(np.clip(curve, -0.5, 0.5)),
+        "corner": float(np.clip(corner, -0.5, 0.5)),
+        "width": float(np.clip(w / face_w, 0, 1)),
+        "teeth": float(np.clip(teeth * is_open, 0, 1)),
+        "round": float(roundness),
+        "wavy": float(np.clip(wavy * (1 - is_open), 0, 0.3)),
+    }
+    return feats, debug
