@@ -47,8 +47,9 @@ ARCHS = ("auto", "sd15", "sdxl")
 LORA_ADAPTER = "harmony_lora"
 
 
-class ModelLoadError(RuntimeError):
-    """The model could not be loaded; the message is one line saying what to do."""
+class ModelLoadError(ValueError):
+    """The model could not be loaded; the message is one line saying what to do. A ValueError, so
+    every CLI treats it as bad input (exit code 2)."""
 
 
 def check_scheduler(name: str | None) -> None:
@@ -70,7 +71,7 @@ def check_size(width: int | None, height: int | None) -> None:
 
 
 def _round8(v: int | None) -> int | None:
-    return None if v is None else max(8, round(v / 8) * 8)
+    return None if v is None else max(8, int(v / 8 + 0.5) * 8)  # nearest multiple, halves up
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -83,10 +83,18 @@ def a1111_parameters(row: dict) -> str:
         f"Model: {row['model']}",
     ]
     if row["lora"]:
-        fields += [f"Lora: {Path(row['lora']).stem}", f"Lora scale: {row['lora_scale']:g}"]
+        fields += [f"Lora: {lora_name(row['lora'])}", f"Lora scale: {row['lora_scale']:g}"]
     fields += [f"Archetype: {row['archetype']}", f"Emotion: {row['emotion']}"]
     lines.append(", ".join(fields))
     return "\n".join(lines)
+
+
+def lora_name(lora: str) -> str:
+    """A LoRA's display name: the file stem, or the folder name for diffusers' generic file name."""
+    p = Path(lora)
+    if p.suffix == ".safetensors":
+        return p.parent.name if p.stem == "pytorch_lora_weights" and p.parent.name else p.stem
+    return p.name
 
 
 def read_manifest(path: str | Path) -> list[dict]:
@@ -211,8 +219,8 @@ def run_generation(
     *,
     archetypes: Sequence[str] | None = None,
     emotions: Sequence[str] | None = None,
-    cfgs: Sequence[float] = DEFAULT_CFGS,
-    seeds: Sequence[int] = DEFAULT_SEEDS,
+    cfgs: Sequence[float] | None = DEFAULT_CFGS,
+    seeds: Sequence[int] | None = DEFAULT_SEEDS,
     template: int | str = 0,
     negative: str | None = None,
     scheduler: str | None = None,
@@ -231,7 +239,7 @@ def run_generation(
 ) -> dict:
     """Build the grid, load the model and draw the images into ``out`` (see module docstring).
 
-    Arguments are validated before the model is loaded. ``lora_scales`` defaults to ``[1.0]`` when
+    Arguments are validated before the model is loaded; ``cfgs``/``seeds`` None = the defaults. ``lora_scales`` defaults to ``[1.0]`` when
     ``lora`` is given; ``width``/``height`` default to the model's native size. ``pipe`` reuses an
     already loaded pipeline (its scheduler/LoRA are then set here). Returns the dict also written to
     ``RUN/generation.json``: settings, counts, seconds, versions.
@@ -244,6 +252,8 @@ def run_generation(
     if lora_scales is not None and not lora:
         raise ValueError("`lora_scales` given without `lora`; pass --lora PATH too")
     scales = (list(lora_scales) if lora_scales is not None else [1.0]) if lora else None
+    cfgs = DEFAULT_CFGS if cfgs is None else cfgs
+    seeds = DEFAULT_SEEDS if seeds is None else seeds
     items = build_grid(archetypes, emotions, cfgs, seeds, template, negative, scales)
 
     t0 = time.perf_counter()
