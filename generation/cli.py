@@ -34,7 +34,7 @@ def generate(
     model: Annotated[
         str,
         typer.Option(
-            help="Hugging Face id, local diffusers folder, single .safetensors checkpoint, or tiny-random."
+            help="Hugging Face id, local diffusers folder, single .safetensors checkpoint, or tiny-random[-xl]."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (images/, manifest.jsonl).")],
@@ -82,8 +82,9 @@ def generate(
 ) -> None:
     """Generate archetypes x emotions x CFG scales x seeds (x LoRA scales) portraits into OUT.
 
-    Each image is a PNG with A1111-style `parameters` metadata; OUT/manifest.jsonl has one row per
-    image. Rerunning with the same OUT skips images already there."""
+    Each image is a PNG with A1111-style `parameters` metadata; OUT/manifest.jsonl has one row per image.
+
+    Rerunning with the same OUT skips images already there."""
     from .pipeline import ModelLoadError
     from .run import run_generation
 
@@ -119,3 +120,9 @@ def generate(
         f"{summary['skipped']} already there ({summary['seconds']:.1f} s{rate}; "
         f"{summary['pipeline']} on {summary['device']}, {summary['dtype']})"
     )
+    if summary["nsfw_flagged"]:
+        typer.echo(
+            f"warning: the model's safety checker blacked out {summary['nsfw_flagged']} image(s); "
+            "delete them and rerun with --no-safety-checker to keep what it drew",
+            err=True,
+        )

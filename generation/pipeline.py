@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,8 +186,11 @@ def _from_pretrained(source: str, model: str, torch_dtype: Any, extra: dict) -> 
     from diffusers import AutoPipelineForText2Image
 
     try:
-        # `dtype=`: diffusers 0.42 renamed `torch_dtype` (the old name warns)
-        return AutoPipelineForText2Image.from_pretrained(source, dtype=torch_dtype, **extra)
+        with warnings.catch_warnings():
+            # diffusers 0.42 still passes huggingface_hub 1.x a retired argument; the warning is noise
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            # `dtype=`: diffusers 0.42 renamed `torch_dtype` (the old name warns)
+            return AutoPipelineForText2Image.from_pretrained(source, dtype=torch_dtype, **extra)
     except (OSError, ValueError) as e:  # hub errors subclass OSError (no network, no repo, no cache)
         raise ModelLoadError(
             f"--model {model}: could not load ({_one_line(e)}). Hub ids need network access or a filled "

@@ -152,7 +152,8 @@ def generate_images(
     lora: str | None = None,
     progress: bool | None = None,
 ) -> dict:
-    """Draw every item not already in ``out_dir``; returns counts ``{total, generated, skipped, seconds}``.
+    """Draw every item not already in ``out_dir``; returns counts
+    ``{total, generated, skipped, nsfw_flagged, seconds}``.
 
     One image per pipeline call with its own ``torch.Generator("cpu").manual_seed(seed)``: the initial
     latents (shape ``(1, 4, height/f, width/f)``, f = VAE scale factor) depend only on the seed, on every
@@ -179,7 +180,7 @@ def generate_images(
             )
 
     show = sys.stderr.isatty() if progress is None else progress
-    counts = {"total": len(rows), "generated": 0, "skipped": 0}
+    counts = {"total": len(rows), "generated": 0, "skipped": 0, "nsfw_flagged": 0}
     t0 = time.perf_counter()
     with (
         open(manifest, "a", encoding="utf-8") as mf,
@@ -193,7 +194,7 @@ def generate_images(
             else:
                 if lora is not None:
                     set_lora_scale(pipe, item.lora_scale if item.lora_scale is not None else 1.0)
-                image = pipe(
+                result = pipe(
                     prompt=item.prompt,
                     negative_prompt=item.negative or None,
                     num_inference_steps=steps,
@@ -201,8 +202,11 @@ def generate_images(
                     width=width,
                     height=height,
                     generator=torch.Generator("cpu").manual_seed(item.seed),
-                ).images[0]
-                _save_png(image, path, params)
+                )
+                # SD 1.x's NSFW checker returns a black image for what it flags; count them so the
+                # user learns why some images score no_face.
+                counts["nsfw_flagged"] += bool((getattr(result, "nsfw_content_detected", None) or [False])[0])
+                _save_png(result.images[0], path, params)
                 counts["generated"] += 1
             if row["file"] not in done:
                 mf.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -43,8 +43,10 @@ def train(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on a terminal).")] = True,
 ) -> None:
-    """Train a UNet LoRA (peft; to_q/to_k/to_v/to_out.0) on DATA; saves
-    OUT/pytorch_lora_weights.safetensors, OUT/checkpoint-N/ and OUT/train_summary.json.
+    """Train a UNet LoRA (peft; to_q/to_k/to_v/to_out.0) on the captioned images in DATA.
+
+    Saves OUT/pytorch_lora_weights.safetensors, OUT/checkpoint-N/ and OUT/train_summary.json.
+
     Use the result with `harmony-eval generate --lora OUT`."""
     from generation.cli import fail
     from generation.pipeline import ModelLoadError, limit_torch_threads, load_pipeline
