@@ -147,6 +147,8 @@ def test_bad_arguments_name_themselves():
         render_face(mouth="smirk")
     with pytest.raises(ValueError, match="mouth_kurve"):
         render_face(mouth_kurve=1.0)
+    with pytest.raises(ValueError, match="rotaton"):
+        render_face(style={"rotaton": 0})
     with pytest.raises(ValueError, match="`size`"):
         render_face(size=16)
     with pytest.raises(ValueError, match="`n`"):
