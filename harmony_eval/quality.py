@@ -17,13 +17,15 @@ import numpy as np
 
 from .types import Box
 
-#: Side (px) faces are resized to before the Laplacian: makes sharpness independent of resolution.
-SHARPNESS_PX = 256
-#: Laplacian variance (L* units^2 at SHARPNESS_PX) at which sharpness reaches 0.5. Measured: clean
-#: line art (zundamon sprite face) ~ 900-1500, TV anime frames 300-700, the same sprite blurred with
-#: a Gaussian sigma 3 at 512 px ~ 25; this midpoint puts blur sigma 3 near 0.1.
-_SHARP_MID = 90.0
-_SHARP_SLOPE = 1.6  # logistic slope in natural-log units of the variance
+#: Side (px) faces are resized to before measuring sharpness: makes it independent of resolution.
+SHARPNESS_PX = 384
+#: Sharpness is the ratio r = var(Laplacian(L*)) / var(Laplacian(Gaussian_1.5(L*))) at SHARPNESS_PX:
+#: how much fine detail a light blur removes; it does not depend on contrast. Measured on face crops
+#: resized to 512 px first: clean line art r = 4.5-14 (zundamon, seraphina, project renders, drawn test
+#: faces), TV frames 2.7-11; blurred with sigma 2 / 3 px at 512: 2.0-5.4 / 1.9-3.1.
+_RATIO_MID = 3.7  # r at which sharpness is 0.5
+_RATIO_SLOPE = 10.0  # logistic slope in ln r: r = 3.1 -> 0.15, r = 4.5 -> 0.88, r = 6 -> 0.99
+_MIN_DETAIL = 20.0  # var(Laplacian) below which a crop is blank (flat colour), not sharp
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -39,21 +41,24 @@ def sharpness(face_crop: np.ndarray) -> float:
     """How crisp the strokes of a face crop are, in [0, 1] (1 = clean line art).
 
     ``face_crop`` is ``(H, W, 3)`` uint8 RGB or ``(H, W)`` gray. The crop is resized so its longer side
-    is ``SHARPNESS_PX``; the variance ``v`` of the Laplacian of L* is squashed with a logistic in
-    ``log v``. A Gaussian blur of sigma 3 px on a 512 px face lowers ``v`` about 40x and the score
-    below 0.25.
+    is ``SHARPNESS_PX``; the detail ratio ``r`` (see ``_RATIO_MID``) is squashed with a logistic in
+    ``ln r``. A Gaussian blur of sigma 3 px on a 512 px face gives r <= 3.1 and a score below 0.25.
+    Flat crops with almost no detail score 0.
     """
     crop = np.asarray(face_crop)
-    if crop.size == 0 or min(crop.shape[:2]) < 4:
+    if crop.size == 0 or min(crop.shape[:2]) < 8:
         return 0.0
     if crop.dtype != np.uint8:
         raise ValueError(f"`face_crop` must be uint8, got {crop.dtype}; convert with .astype(np.uint8)")
     h, w = crop.shape[:2]
     s = SHARPNESS_PX / max(h, w)
-    crop = cv2.resize(crop, (max(4, round(w * s)), max(4, round(h * s))), interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(crop, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
     lum = to_lab(crop)[:, :, 0]
-    v = float(cv2.Laplacian(lum, cv2.CV_32F, ksize=3).var())
-    return float(1.0 / (1.0 + np.exp(-_SHARP_SLOPE * (np.log(v + 1e-6) - np.log(_SHARP_MID)))))
+    fine = float(cv2.Laplacian(lum, cv2.CV_32F, ksize=3).var())
+    coarse = float(cv2.Laplacian(cv2.GaussianBlur(lum, (0, 0), 1.5), cv2.CV_32F, ksize=3).var())
+    r = fine / (coarse + 1e-6)
+    score = 1.0 / (1.0 + np.exp(-_RATIO_SLOPE * (np.log(r + 1e-6) - np.log(_RATIO_MID))))
+    return float(score * np.clip(fine / _MIN_DETAIL, 0.0, 1.0))
 
 
 def skin_colour(lab: np.ndarray) -> np.ndarray:
@@ -87,23 +92,26 @@ def stroke_mask(lab: np.ndarray, skin: np.ndarray, t_dark: float, colour: bool =
     return mask
 
 
-def drawn_score(lab: np.ndarray, skin: np.ndarray, t_dark: float, min_width: float) -> float:
-    """Whether a feature is drawn in ``lab`` (a region window): the widest stroke component found,
-    relative to ``min_width`` px (the smallest width a real feature has), squashed to [0, 1].
+def width_visibility(width: float, min_width: float) -> float:
+    """Visibility in [0, 1] of a drawn part ``width`` px wide, where ``min_width`` px is the smallest
+    a real one is: ``1 - exp(-1.4 (width / min_width)^2)``: 0.75 at ``min_width``, 0.3 at half of it,
+    0.12 for a speck of 30 % (quadratic, so dust and stray dots stay low)."""
+    r = max(0.0, float(width)) / max(float(min_width), 1.0)
+    return float(1.0 - np.exp(-1.4 * r * r))
 
-    A short closed-mouth line of ``min_width`` px gives about 0.75; flat skin with shading gives 0.
-    """
+
+def drawn_score(lab: np.ndarray, skin: np.ndarray, t_dark: float, min_width: float) -> float:
+    """Whether a feature is drawn in ``lab`` (a region window): ``width_visibility`` of the widest
+    stroke component that does not cross the whole window (outlines and hair do)."""
     mask = stroke_mask(lab, skin, t_dark).astype(np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
-        return 0.0
     h, w = mask.shape
     best = 0.0
     for _x, _y, bw, bh, area in stats[1:]:
         if area < 3 or bw >= 0.98 * w or bh >= 0.98 * h:  # specks; outlines/hair crossing the window
             continue
         best = max(best, float(bw))
-    return float(np.clip(best / max(min_width, 1.0), 0.0, 1.5) / 1.5 * 1.125) if best else 0.0
+    return width_visibility(best, min_width)
 
 
 def _window(shape: tuple[int, ...], box: Box, pad: float) -> tuple[int, int, int, int]:

@@ -109,11 +109,14 @@ def pick_components(
     sigma: tuple[float, float],
     min_area: int = 4,
     join: tuple[float, float] = (0.4, 0.6),
+    edge: float = 0.3,
+    span: float = 0.2,
 ) -> np.ndarray:
     """The drawn part nearest ``centre``: the component with the best ``area * centrality`` (Gaussian
     in distance, ``sigma`` px), plus components within ``join`` (fractions of its width, height) of
     its box (broken strokes, lashes, a w-shaped mouth) that do not touch the window's edge. Components
-    spanning the whole window width or height (face outline, hair) count a fifth. Returns a uint8 0/1 mask, all zero when nothing is drawn.
+    touching the window's edge (face outline, hair, a neighbouring part) count ``edge`` times, those
+    spanning it ``span * edge`` times (``span=0`` never picks them). Returns a uint8 0/1 mask, all zero when nothing is drawn.
     """
     n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
@@ -127,7 +130,9 @@ def pick_components(
         d = ((cents[i][0] - centre[0]) / sigma[0]) ** 2 + ((cents[i][1] - centre[1]) / sigma[1]) ** 2
         score = area * np.exp(-0.5 * d)
         if bw >= w - 1 or bh >= h - 1:
-            score *= 0.2
+            score *= span * edge
+        elif x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+            score *= edge
         if score > best_score:
             best, best_score = i, score
     if best < 0:

@@ -10,7 +10,7 @@
 - ``tilt``: outer corner higher than inner (> 0, sharp upturned eyes) or drooping (< 0, sad).
 - ``white``: share of the eye's inside that is white: wide eyes with small pupils, blank shock.
 - ``tears``: light-blue or white drops/streaks under the eye (share of an eye-sized area).
-- ``visible``: whether an eye is drawn at all (``quality.drawn_score``).
+- ``visible``: whether an eye is drawn at all: ``quality.width_visibility`` of the part found.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...quality import drawn_score
+from ...quality import width_visibility
 from .common import Canvas, bend, column_profile, fill_holes, pick_components, ramp, region_mask
 
 FEATURES: list[str] = [
@@ -67,12 +67,12 @@ def measure_eye(
     sigma = (max(6.0, 0.45 * (bx1 - bx0)), max(6.0, 0.45 * (by1 - by0)))
     part = pick_components(mask, centre, sigma, min_area=6, join=(0.3, 0.5))
     face_w = cv.face[2] - cv.face[0]
-    visible = drawn_score(cv.lab[y0:y1, x0:x1], cv.skin, cv.t_dark, 0.10 * face_w)
     debug = {"window": win, "mask": part}
     if part.sum() < 6:
         return dict(_ABSENT), debug
     xcol, top, bot, count = column_profile(part)
     w = float(xcol.max() - xcol.min() + 1)
+    visible = width_visibility(w, 0.10 * face_w)
     ext = bot - top + 1
     central = np.abs(xcol - xcol.mean()) <= 0.3 * w
     open_ = float(np.percentile(ext[central], 80)) / w
@@ -103,9 +103,12 @@ def measure_eye(
     if ex1 > ex0 and ty1 > ty0:
         region = cv.lab[ty0:ty1, ex0:ex1]
         chroma = np.hypot(region[:, :, 1], region[:, :, 2])
-        drop = ((region[:, :, 2] < cv.skin[2] - 20) & (region[:, :, 0] > 45)) | (
-            (region[:, :, 0] > cv.skin[0] + 2.5) & (chroma < 12)
-        )
+        # Tear blue is saturated (b* < -15); pale blue-grey backgrounds and hair are about -6 to -10.
+        blue = (region[:, :, 2] < min(-15.0, cv.skin[2] - 30)) & (region[:, :, 0] > 55)
+        # White drops only below the eye's lower line: above it, white is the eye's own sclera.
+        pale = (region[:, :, 0] > cv.skin[0] + 2.5) & (chroma < 12)
+        pale[: int(max(0, y0 + np.median(bot) + 0.08 * w - ty0))] = False
+        drop = blue | pale
         eye = np.zeros(cv.lab.shape[:2], bool)
         eye[y0:y1, x0:x1] = cv2.dilate(fill_holes(part), np.ones((5, 5), np.uint8)).astype(bool)
         drop &= ~eye[ty0:ty1, ex0:ex1]

@@ -1,15 +1,15 @@
 """Mouth measurements: what an artist changes in a mouth to show an emotion.
 
-- ``open``: height of the filled mouth shape (an outlined opening counts as filled) over its width.
-  A closed mouth is a line (0.05-0.15); a laugh or a shout 0.4-0.9.
+- ``open``: height of the filled mouth shape (an outlined opening counts as filled) over the face
+  width. A closed mouth is a line (0.01-0.03); a laugh or a shout 0.06-0.25.
 - ``curve``: bend of the mouth's middle line (parabola fit, see ``common.bend``); corners up = smile
   (> 0), corners down = frown (< 0). Units: sag depth / mouth width.
 - ``corner``: the corner tips' height against the mouth's centre: corners lifted (> 0) or dropped.
 - ``width``: mouth width / face width (smiles and shouts stretch the mouth).
 - ``teeth``: share of the opening that is bright (teeth, or an outlined white opening).
-- ``round``: O shape: circularity of the opening times how open it is (surprise).
+- ``round``: O shape: an open, tall, round opening whose upper lip arches as the lower sags (surprise).
 - ``wavy``: residual of the middle line around its parabola, for closed mouths (pout / grumble).
-- ``visible``: whether a mouth is drawn at all (``quality.drawn_score``).
+- ``visible``: whether a mouth is drawn at all: ``quality.width_visibility`` of the part found.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...quality import drawn_score
+from ...quality import width_visibility
 from .common import Canvas, bend, column_profile, fill_holes, pick_components, ramp, region_mask
 
 FEATURES: list[str] = ["visible", "open", "curve", "corner", "width", "teeth", "round", "wavy"]
 #: Values for a mouth that is not drawn: a closed flat line, so the features stay NaN-free.
 _ABSENT = {
     "visible": 0.0,
-    "open": 0.08,
+    "open": 0.02,
     "curve": 0.0,
     "corner": 0.0,
     "width": 0.12,
@@ -40,8 +40,12 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     Returns ``(features, debug)``: ``features`` maps every name in ``FEATURES`` to a float;
     ``debug`` holds the window and part mask for inspection.
     """
-    win = cv.window(box, 0.35, 0.35, 0.35, 0.45, min_pad=0.04 * 256)
+    win = cv.window(box, 0.35, 0.2, 0.35, 0.45, min_pad=0.04 * 256)
     x0, y0, x1, y1 = win
+    # Stop above the chin: the face box ends at the chin line, which a loose mouth box may reach.
+    fy0, fy1 = cv.face[1], cv.face[3]
+    y1 = int(max(y0 + 4, min(y1, fy1 - 0.04 * (fy1 - fy0))))
+    win = (x0, y0, x1, y1)
     # Dark or coloured shapes, plus thin lines only a little darker than what is around them (black-hat
     # over 0.6x the ink threshold): resting mouths in soft-shaded art are faint short strokes.
     mask = region_mask(cv, win, colour=True) | (cv.blackhat[y0:y1, x0:x1] > max(6.0, 0.6 * cv.t_dark))
@@ -49,26 +53,35 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     bx0, by0, bx1, by1 = box
     centre = (0.5 * (bx0 + bx1) - x0, 0.5 * (by0 + by1) - y0)
     sigma = (max(6.0, 0.5 * (bx1 - bx0)), max(6.0, 0.6 * (by1 - by0)))
-    part = pick_components(mask, centre, sigma, min_area=4, join=(0.5, 0.8))
+    part = pick_components(mask, centre, sigma, min_area=4, join=(0.5, 0.8), edge=0.05, span=0.0)
     face_w = cv.face[2] - cv.face[0]
-    visible = drawn_score(cv.lab[y0:y1, x0:x1], cv.skin, cv.t_dark, 0.06 * face_w)
     debug = {"window": win, "mask": part}
     if part.sum() < 4:
         return dict(_ABSENT), debug
     ys, xs = np.nonzero(part)
     w = float(xs.max() - xs.min() + 1)
+    visible = width_visibility(w, 0.06 * face_w)
+    hp, wp = part.shape
+    edges = int(xs.min() == 0) + int(ys.min() == 0) + int(xs.max() == wp - 1) + int(ys.max() == hp - 1)
+    # A mouth off-centre in a loose box may run out of one side of the window; a part leaving it on two
+    # or more sides is the chin or the face outline passing through, not a mouth.
+    visible *= 0.15 if edges >= 2 else (0.8 if edges == 1 else 1.0)
     filled = fill_holes(part)
     xcol, top, bot, _ = column_profile(filled)
     ext = bot - top + 1
     centre_cols = np.abs(xcol - xcol.mean()) <= 0.3 * w
-    open_ = float(np.percentile(ext[centre_cols], 75)) / w if centre_cols.any() else 0.0
+    # Openness against the face, not the mouth: a resting mouth is a 1-3 %-of-face-wide stroke however
+    # short it is (tiny afc mouths of 6 px read 0.5 as height/width); open mouths are 5-25 %.
+    height = float(np.percentile(ext[centre_cols], 75)) if centre_cols.any() else 1.0
+    open_ = height / face_w
+    aspect = height / w
     mid = 0.5 * (top + bot)
     # A closed mouth is judged by its middle line; an open one by both lips: the average bend of the
     # upper and lower edges (a D-shaped laugh has a flat top and a deep U bottom: net corners up).
     curve_mid, wavy = bend(xcol, mid, w)
     curve_top, _ = bend(xcol, top, w)
     curve_bot, _ = bend(xcol, bot, w)
-    is_open = ramp(open_, 0.18, 0.35)
+    is_open = ramp(open_, 0.035, 0.065)
     curve = (1 - is_open) * curve_mid + is_open * 0.5 * (curve_top + curve_bot)
     # Corner tips: outer 15 % of columns against the central 30 %.
     tips = np.abs(xcol - xcol.mean()) >= 0.35 * w
@@ -84,10 +97,12 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     contours, _ = cv2.findContours(filled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     per = max((cv2.arcLength(c, True) for c in contours), default=0.0)
     circ = float(np.clip(4 * np.pi * area / per**2, 0, 1)) if per > 0 else 0.0
-    roundness = circ * ramp(open_, 0.25, 0.6)
+    # O shape: an open mouth whose upper lip arches up as its lower lip sags, and tall for its width.
+    # A D-shaped laugh (flat top) or a triangle (flat bottom) is not round.
+    roundness = is_open * circ * ramp(min(-curve_top, curve_bot), 0.0, 0.1) * ramp(aspect, 0.4, 0.8)
     feats = {
         "visible": visible,
-        "open": float(np.clip(open_, 0, 1.5)),
+        "open": float(np.clip(open_, 0, 0.5)),
         "curve": float(np.clip(curve, -0.5, 0.5)),
         "corner": float(np.clip(corner, -0.5, 0.5)),
         "width": float(np.clip(w / face_w, 0, 1)),
