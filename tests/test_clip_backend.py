@@ -179,8 +179,15 @@ def test_options_are_checked(model):
 def test_config_file_random_init_is_deterministic(tmp_path, faces):
     cfg = tmp_path / "tiny-clip-test.json"
     cfg.write_text(json.dumps(TINY_CFG), encoding="utf-8")
+    from harmony_eval.backends import clip as clip_module
+
     a = ClipBackend(clip_model=str(cfg), clip_random_init=True, clip_device="cpu")
+    assert (
+        ClipBackend(clip_model=str(cfg), clip_random_init=True, clip_device="cpu").clip is a.clip
+    )  # loaded once
+    clip_module._LOADED.clear()  # a new process: the model is built again
     b = ClipBackend(clip_model=str(cfg), clip_random_init=True, clip_device="cpu")
+    assert b.clip is not a.clip
     assert a.clip.model_id == b.clip.model_id and "random-init" in a.clip.model_id
     pa, pb = a.predict(faces[:1], EMOTIONS)[0], b.predict(faces[:1], EMOTIONS)[0]
     assert pa.probs == pb.probs  # seeded init: the cache key stays meaningful across runs

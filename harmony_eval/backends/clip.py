@@ -54,6 +54,12 @@ _OPTIONS = {
     "clip_probes": None,  # folder of probe banks; default prompts/probes
     "clip_margin": 0.15,  # context around a region box, fraction of its longer side on each side
 }
+_LOAD_KEYS = (
+    "clip_model", "clip_pretrained", "clip_loader", "clip_cache_dir", "clip_device", "clip_precision",
+    "clip_random_init",
+)  # fmt: skip
+#: loaded model + its prompt embeddings (normalised, by prompt text), shared by backends in a process
+_LOADED: dict[tuple[str, ...], tuple[LoadedClip, dict[str, np.ndarray]]] = {}
 # Region -> the emotions.yaml description used when a bank lacks an emotion.
 _FALLBACK_KEY = {"eyes": "eyes", "left_eye": "eyes", "right_eye": "eyes", "brows": "brows", "mouth": "mouth"}
 _FALLBACK_TEMPLATES = ["{}", "an anime illustration of {}"]
@@ -139,18 +145,19 @@ class ClipBackend:
             self.clip: LoadedClip = from_prebuilt(
                 model, preprocess, tokenizer, device=o["clip_device"], precision=o["clip_precision"]
             )
+            self._text: dict[str, np.ndarray] = {}
         else:
-            self.clip = load_clip(
-                o["clip_model"], o["clip_pretrained"], o["clip_loader"], o["clip_cache_dir"],
-                o["clip_device"], o["clip_precision"], bool(o["clip_random_init"]),
-            )  # fmt: skip
+            key = tuple(str(o[k]) for k in _LOAD_KEYS)
+            if key not in _LOADED:  # score() builds a backend per call: load each model once per process
+                _LOADED.clear()  # keep one model: a second ViT-B would double the memory
+                _LOADED[key] = (load_clip(*(o[k] for k in _LOAD_KEYS[:-1]), bool(o["clip_random_init"])), {})
+            self.clip, self._text = _LOADED[key]
         self.margin = float(o["clip_margin"])
         self.batch_size = int(o["clip_batch_size"])
         self.banks = load_probe_banks(o["clip_probes"])
         root = o["clip_embed_cache"]
         self.cache = EmbeddingCache(root, self.clip.model_id) if root else None
         self.text_cache = EmbeddingCache(root, self.clip.model_id + "|text") if root else None
-        self._text: dict[str, np.ndarray] = {}
         self._weights: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
         self.stats = {"encoder_calls": 0, "crops_encoded": 0, "crops_cached": 0, "texts_encoded": 0}
 

@@ -1,0 +1,268 @@
+"""Calibrated region classifiers fitted by ``harmony-eval calibrate``: load a calibration JSON and apply
+it to backend predictions at score time. Pure numpy; no scikit-learn needed to apply.
+
+API (used by ``pipeline.Scorer`` for ``score --calibration FILE``)::
+
+    cal = Calibration.load("calibration.json")
+    pred = cal.apply(pred, emotions)      # RegionPrediction -> RegionPrediction (a copy)
+    cal.verdict_thresholds                # {} or overrides of verdict.yaml `thresholds`
+
+``apply`` replaces ``pred.probs[region]`` for every region the file has a model for and leaves the
+others as the backend gave them. Models: ``face`` (fitted on whole-face ``emotion`` labels, over the
+features of every region: read it as the holistic reading), ``eyes``, ``brows``, ``mouth`` (fitted on
+region labels, over that region's features). A region the backend could not see (``probs`` None)
+stays None. Each model computes, for the named feature vector ``x`` (F,):
+
+    x  = x where known, else the training mean ("impute")    missing regions
+    z  = (x - mean) / scale                                  standardisation
+    d  = coef @ z + intercept                                (C,) multinomial logits; (1,) for 2 classes
+    p  = calibration(d)                                      sigmoid: p_k = 1 / (1 + exp(a_k d_k + b_k)),
+                                                             then p /= sum p (2 classes: p1, 1 - p1);
+                                                             temperature: softmax(beta * d);
+                                                             none: softmax(d) (sigmoid(d) for 2 classes)
+
+exactly as scikit-learn's ``CalibratedClassifierCV`` over ``LogisticRegression`` (see
+``calibration/fit.py``, which writes the file, and the round-trip tests). Feature names are
+``"<region>:<backend feature name>"``, ``"<region>:logp_<emotion>"`` (log of the backend's
+probability, floored at 1e-4) and ``"quality:<name>"``; ``prediction_features`` builds them.
+
+File: JSON, ``{"format": "harmony_eval.calibration", "version": 1, "emotions": [...], "backend": ...,
+"models": {region: {...}}, "verdict_thresholds": {...}, "versions": {...}, "training": {...}}``.
+Floats are written with ``repr`` precision, so save -> load -> save is byte-identical. No pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .types import RegionPrediction
+
+FORMAT = "harmony_eval.calibration"
+VERSION = 1
+METHODS = ("sigmoid", "temperature", "none")
+_LOGP_FLOOR = 1e-4  # same floor as agreement.pool: a 0 from a backend must not become -inf
+
+
+def prediction_features(pred: RegionPrediction, emotions: list[str]) -> dict[str, float]:
+    """Every named scalar a calibrated model may read from one backend prediction."""
+    out: dict[str, float] = {}
+    for region, vec in pred.features.items():
+        names = pred.feature_names.get(region) or [f"f{i}" for i in range(len(vec))]
+        for n, v in zip(names, np.asarray(vec, dtype=float).reshape(-1), strict=True):
+            out[f"{region}:{n}"] = float(v)
+    for region, p in pred.probs.items():
+        if p is not None:
+            for e in emotions:
+                out[f"{region}:logp_{e}"] = math.log(max(float(p.get(e, 0.0)), _LOGP_FLOOR))
+    for k, v in pred.quality.items():
+        out[f"quality:{k}"] = float(v)
+    return out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow warnings
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class RegionModel:
+    """One region's standardised logistic regression + its probability calibration."""
+
+    region: str
+    label: str  # the label column it was fitted on (emotion, eyes, brows, mouth)
+    classes: list[str]
+    features: list[str]
+    impute: list[float]
+    mean: list[float]
+    scale: list[float]
+    coef: list[list[float]]  # (C, F), or (1, F) for two classes
+    intercept: list[float]
+    calibration: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        f, c = len(self.features), len(self.classes)
+        rows = 1 if c == 2 else c
+        shapes = {
+            "impute": len(self.impute), "mean": len(self.mean), "scale": len(self.scale),
+            "coef": (len(self.coef), len(self.coef[0]) if self.coef else 0), "intercept": len(self.intercept),
+        }  # fmt: skip
+        want = {"impute": f, "mean": f, "scale": f, "coef": (rows, f), "intercept": rows}
+        if c < 2 or shapes != want:
+            raise ValueError(
+                f"calibration model {self.region!r}: {c} classes and {f} features need shapes {want}, "
+                f"the file has {shapes}; refit it with `harmony-eval calibrate`"
+            )
+        method = self.calibration.get("method")
+        if method not in METHODS:
+            raise ValueError(
+                f"calibration model {self.region!r}: method {method!r}; expected one of {METHODS}"
+            )
+        self._arrays = (
+            np.asarray(self.impute, float), np.asarray(self.mean, float), np.asarray(self.scale, float),
+            np.asarray(self.coef, float), np.asarray(self.intercept, float),
+        )  # fmt: skip
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        """``(N, F)`` raw features (NaN = missing) -> ``(N, C)`` logits, ``(N, 1)`` for two classes."""
+        impute, mean, scale, coef, intercept = self._arrays
+        X = np.where(np.isnan(X), impute, X)
+        return ((X - mean) / scale) @ coef.T + intercept
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """``(N, F)`` -> ``(N, C)`` calibrated probabilities, columns in ``classes`` order."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        d = self.decision(X)
+        cal = self.calibration
+        binary = len(self.classes) == 2
+        if cal["method"] == "sigmoid":
+            a, b = np.asarray(cal["a"], float), np.asarray(cal["b"], float)
+            p = _sigmoid(-(a * d + b))
+            if binary:
+                return np.column_stack([1.0 - p[:, 0], p[:, 0]])
+            s = p.sum(axis=1, keepdims=True)
+            return np.divide(p, s, out=np.full_like(p, 1.0 / p.shape[1]), where=s != 0)
+        if cal["method"] == "temperature":
+            logits = np.column_stack([-d[:, 0], d[:, 0]]) if binary else d
+            return _softmax(float(cal["beta"]) * logits)
+        if binary:
+            p1 = _sigmoid(d[:, 0])
+            return np.column_stack([1.0 - p1, p1])
+        return _softmax(d)
+
+    def vectorize(self, named: dict[str, float]) -> np.ndarray:
+        return np.array([named.get(f, np.nan) for f in self.features], dtype=float)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.region, "label": self.label, "classes": list(self.classes),
+            "features": list(self.features), "impute": _floats(self.impute), "mean": _floats(self.mean),
+            "scale": _floats(self.scale), "coef": [_floats(r) for r in self.coef],
+            "intercept": _floats(self.intercept), "calibration": self.calibration, "summary": self.summary,
+        }  # fmt: skip
+
+
+def _floats(xs) -> list[float]:
+    return [float(x) for x in xs]
+
+
+@dataclass
+class Calibration:
+    """Region models + fitted verdict thresholds, as written by ``harmony-eval calibrate``."""
+
+    emotions: list[str]
+    models: dict[str, RegionModel]
+    verdict_thresholds: dict[str, Any] = field(default_factory=dict)
+    backend: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    # -- applying ---------------------------------------------------------------------------------
+    def check_features(self, pred: RegionPrediction) -> None:
+        """Raise if the prediction's feature names do not cover the model's (another backend, or a
+        backend version with other measurements)."""
+        for m in self.models.values():
+            for region, names in pred.feature_names.items():
+                want = {f.split(":", 1)[1] for f in m.features if f.split(":", 1)[0] == region}
+                want = {n for n in want if not n.startswith("logp_")}
+                lost = sorted(want - set(names))
+                if lost:
+                    raise ValueError(
+                        f"calibration {self.source or '(in memory)'} (fitted on backend "
+                        f"{self.backend!r}) needs {region} features the backend does not give, e.g. "
+                        f"{lost[:3]}; refit with `harmony-eval calibrate --backend <the one you score with>`"
+                    )
+
+    def apply(self, pred: RegionPrediction, emotions: list[str]) -> RegionPrediction:
+        """A copy of ``pred`` whose modelled regions carry calibrated probabilities."""
+        if list(emotions) != list(self.emotions):
+            raise ValueError(
+                f"calibration {self.source or '(in memory)'} was fitted for emotions {self.emotions}, "
+                f"scoring uses {list(emotions)}; score with --emotions {','.join(self.emotions)} or refit"
+            )
+        self.check_features(pred)
+        named = prediction_features(pred, list(emotions))
+        probs = dict(pred.probs)
+        for region, m in self.models.items():
+            if region != "face" and pred.probs.get(region) is None:
+                continue  # the backend did not see this region: do not invent a reading
+            p = m.predict_proba(m.vectorize(named)[None, :])[0]
+            full = dict.fromkeys(emotions, 0.0)
+            full.update({c: float(v) for c, v in zip(m.classes, p, strict=True)})
+            probs[region] = full
+        return replace(pred, probs=probs)
+
+    # -- files ------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "emotions": list(self.emotions),
+            "backend": self.backend,
+            "models": {r: m.to_dict() for r, m in self.models.items()},
+            "verdict_thresholds": self.verdict_thresholds,
+            "versions": self.versions,
+            "training": self.training,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.dumps(), encoding="utf-8")
+        return p
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "") -> Calibration:
+        where = source or "calibration"
+        if d.get("format") != FORMAT:
+            raise ValueError(f"{where}: not a harmony_eval calibration file (format {d.get('format')!r})")
+        if d.get("version") != VERSION:
+            raise ValueError(f"{where}: version {d.get('version')!r}, this harmony_eval reads {VERSION}")
+        models = {}
+        for region, m in d.get("models", {}).items():
+            known = set(RegionModel.__dataclass_fields__)
+            models[region] = RegionModel(**{k: v for k, v in m.items() if k in known})
+        thresholds = d.get("verdict_thresholds") or {}
+        _check_thresholds(thresholds, where)
+        return cls(
+            list(d["emotions"]), models, thresholds, d.get("backend", ""), d.get("versions", {}),
+            d.get("training", {}), source,
+        )  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        p = Path(path)
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"--calibration {p}: file not found") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--calibration {p}: not valid JSON ({e.msg}, line {e.lineno})") from None
+        return cls.from_dict(d, str(p))
+
+
+def _check_thresholds(t: dict[str, Any], where: str) -> None:
+    from .resources import config_path, load_yaml
+
+    valid = load_yaml(config_path("verdict.yaml"))["thresholds"]
+    unknown = [k for k in t if k not in valid]
+    unknown += [f"checks.{k}" for k in (t.get("checks") or {}) if k not in valid.get("checks", {})]
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown verdict_thresholds {unknown}; valid keys are those of verdict.yaml "
+            f"`thresholds`: {list(valid)}"
+        )

@@ -1,0 +1,173 @@
+"""Calibration maths against independent references: metrics vs scikit-learn and a hand-computed ECE,
+the JSON calibration file vs the scikit-learn estimator it was copied from (exact round trip), applying
+it to a backend prediction, and fitting verdict thresholds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
+
+from calibration import metrics as M
+from calibration.fit import FitOptions, fit_estimator, fit_model, fit_verdict_thresholds, verdicts_for
+from harmony_eval.calibrated import Calibration, prediction_features
+from harmony_eval.types import RegionPrediction
+from harmony_eval.verdict import VerdictConfig
+
+EMOTIONS = ["neutral", "happy", "sad", "angry"]
+
+
+def synthetic(n=90, f=6, k=4, seed=0, missing=0.1):
+    """Features with a known linear signal per class, some values missing (a region not found)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, f))
+    y = np.array(EMOTIONS[:k])[np.argmax(X @ rng.normal(size=(f, k)) * 1.5 + rng.gumbel(size=(n, k)), axis=1)]
+    X[rng.random((n, f)) < missing] = np.nan
+    return X, y
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_equal_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(["a", "b", "c", "d"], 60).tolist()
+    p = [
+        t if rng.random() < 0.5 else rng.choice(["a", "b", "c", "e"]) for t in y
+    ]  # "e": predicted, never true
+    assert M.accuracy(y, p) == pytest.approx(accuracy_score(y, p))
+    with pytest.warns(UserWarning):  # sklearn warns about the class with no true sample; we skip it too
+        ref = balanced_accuracy_score(y, p)
+    assert M.balanced_accuracy(y, p) == pytest.approx(ref)
+    assert M.macro_f1(y, p) == pytest.approx(f1_score(y, p, average="macro", zero_division=0))
+    assert M.kappa(y, p) == pytest.approx(cohen_kappa_score(y, p))
+
+
+def test_ece_equals_hand_computation():
+    proba = np.array([[0.95, 0.05], [0.95, 0.05], [0.45, 0.55], [0.35, 0.65]])
+    y = np.array([0, 1, 1, 1])  # row 1 is wrong (top class 0, truth 1), the others right
+    # bins of the top probability (width 0.1, right-closed):
+    #   (0.9, 1.0]: rows 0, 1: confidence 0.95, accuracy 1/2 -> |0.5 - 0.95| * 2/4 = 0.225
+    #   (0.5, 0.6]: row 2: confidence 0.55, accuracy 1      -> |1 - 0.55| * 1/4  = 0.1125
+    #   (0.6, 0.7]: row 3: confidence 0.65, accuracy 1      -> |1 - 0.65| * 1/4  = 0.0875
+    assert M.ece(proba, y) == pytest.approx(0.225 + 0.1125 + 0.0875)
+    assert M.ece(np.eye(3), np.arange(3)) == pytest.approx(0.0)  # certain and right: perfectly calibrated
+
+
+def test_evaluate_has_every_figure_with_intervals():
+    rng = np.random.default_rng(0)
+    y = rng.choice(EMOTIONS, 80).tolist()
+    proba = rng.dirichlet(np.ones(4), 80)
+    pred = [EMOTIONS[i] for i in proba.argmax(1)]
+    out = M.evaluate(y, pred, proba_before=proba, proba_after=proba, classes=EMOTIONS, n_boot=200)
+    for k in ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "ece_before", "ece_after"):
+        lo, hi = out["ci95"][k]
+        assert lo <= out[k] <= hi  # the point estimate sits inside its bootstrap interval
+    assert sum(map(sum, out["confusion"]["matrix"])) == 80
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "temperature", "none"])
+@pytest.mark.parametrize("k", [2, 4])
+def test_json_model_reproduces_sklearn_exactly(method, k):
+    X, y = synthetic(k=k)
+    opts = FitOptions(method=method)
+    est, *_ = fit_estimator(X, y, opts)
+    names = [f"mouth:f{i}" for i in range(X.shape[1])]
+    m = fit_model(X, y, model="face", label="emotion", features=names, opts=opts)
+    np.testing.assert_allclose(m.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-12)
+    cal = Calibration(EMOTIONS, {"face": m}, {"perfect_harmony": 0.65})
+    text = cal.dumps()
+    back = Calibration.from_dict(json.loads(text))
+    assert back.dumps() == text  # save -> load -> save is byte-identical
+    np.testing.assert_array_equal(back.models["face"].predict_proba(X), m.predict_proba(X))  # exact
+
+
+def test_rare_classes_are_left_out_and_recorded():
+    X, y = synthetic(n=60, k=3)
+    y[0] = "angry"  # one image of a class: cannot be calibrated
+    m = fit_model(
+        X, y, model="face", label="emotion", features=[f"a:{i}" for i in range(6)], opts=FitOptions()
+    )
+    assert "angry" not in m.classes and m.summary["dropped_classes"] == ["angry"]
+
+
+def _prediction(mouth_curve: float, with_mouth: bool = True) -> RegionPrediction:
+    probs = {r: None for r in ("eyes", "left_eye", "right_eye", "brows", "mouth", "face")}
+    probs["eyes"] = dict(zip(EMOTIONS, [0.4, 0.3, 0.2, 0.1], strict=True))
+    if with_mouth:
+        probs["mouth"] = dict(zip(EMOTIONS, [0.25] * 4, strict=True))
+    return RegionPrediction(
+        probs=probs,
+        features={"mouth": np.array([mouth_curve, 0.5]), "eyes": np.array([0.2, 0.1])},
+        feature_names={"mouth": ["curve", "open"], "eyes": ["open", "arc"]},
+        quality={"sharpness": 0.9},
+    )
+
+
+def _fitted_mouth_calibration() -> Calibration:
+    rng = np.random.default_rng(0)
+    curves = rng.normal(size=80)
+    preds = [_prediction(c) for c in curves]
+    named = [prediction_features(p, EMOTIONS) for p in preds]
+    names = ["mouth:curve", "mouth:open", "mouth:logp_happy"]
+    X = np.array([[d[n] for n in names] for d in named])
+    y = np.where(curves > 0.3, "happy", np.where(curves < -0.3, "sad", "neutral"))
+    m = fit_model(X, y, model="mouth", label="mouth", features=names, opts=FitOptions())
+    return Calibration(EMOTIONS, {"mouth": m}, backend="test")
+
+
+def test_apply_replaces_modelled_regions_only():
+    cal = _fitted_mouth_calibration()
+    up, down = cal.apply(_prediction(2.0), EMOTIONS), cal.apply(_prediction(-2.0), EMOTIONS)
+    assert up.probs["mouth"]["happy"] > 0.5 > down.probs["mouth"]["happy"]  # curve up reads happy
+    assert down.probs["mouth"]["sad"] > down.probs["mouth"]["happy"]  # curve down reads sad
+    assert sum(up.probs["mouth"].values()) == pytest.approx(1.0)
+    assert up.probs["mouth"]["angry"] == 0.0  # never labelled: the model cannot say it
+    assert up.probs["eyes"] == _prediction(2.0).probs["eyes"]  # no eyes model: backend reading kept
+    assert (
+        cal.apply(_prediction(2.0, with_mouth=False), EMOTIONS).probs["mouth"] is None
+    )  # unseen stays unseen
+
+
+def test_apply_refuses_mismatched_vocabulary_or_features():
+    cal = _fitted_mouth_calibration()
+    with pytest.raises(ValueError, match="--emotions neutral,happy,sad,angry"):
+        cal.apply(_prediction(1.0), ["neutral", "happy", "sad"])
+    other = _prediction(1.0)
+    other.feature_names["mouth"] = ["width", "height"]  # another backend's measurements
+    with pytest.raises(ValueError, match="refit"):
+        cal.apply(other, EMOTIONS)
+
+
+def test_load_rejects_bad_files(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"format": "something else"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="not a harmony_eval calibration"):
+        Calibration.load(p)
+    d = _fitted_mouth_calibration().to_dict()
+    d["verdict_thresholds"] = {"perfect_harmoni": 0.5}
+    p.write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(ValueError, match="perfect_harmoni"):
+        Calibration.load(p)
+
+
+def test_verdict_thresholds_recover_the_rule_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    h = rng.uniform(0, 1, 120)
+    rows = [
+        {
+            "status": "ok",
+            "harmony": float(x),
+            "scores": {"eyes_mouth": 0.9, "brows_tension": 0.9, "coherence": 0.9},
+            "flags": [],
+        }
+        for x in h
+    ]
+    truth = verdicts_for((np.zeros(120, bool), np.ones(120, bool), h), 0.8, 0.3)  # humans' lines: 0.8 / 0.3
+    config = VerdictConfig.load()
+    t = fit_verdict_thresholds(rows, list(truth), config)
+    got = verdicts_for(
+        (np.zeros(120, bool), np.ones(120, bool), h), t["perfect_harmony"], t["broken_harmony"]
+    )
+    assert (got == truth).all()  # the fitted lines reproduce every human verdict
+    assert abs(t["perfect_harmony"] - 0.8) <= 0.05 and abs(t["broken_harmony"] - 0.3) <= 0.05
