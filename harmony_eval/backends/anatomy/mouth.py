@@ -82,7 +82,7 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     curve_top, _ = bend(xcol, top, w)
     curve_bot, _ = bend(xcol, bot, w)
     is_open = ramp(open_, 0.035, 0.065)
-    curve = (1 - is_open) * curve_mid + is_open * 0.5 * (curve_top + curve_bot)
+    curve = (1 - is_open) * curve_mid + is_open * (0.25 * curve_top + 0.75 * curve_bot)
     # Corner tips: outer 15 % of columns against the central 30 %.
     tips = np.abs(xcol - xcol.mean()) >= 0.35 * w
     corner = (
