@@ -170,14 +170,15 @@ class Calibration:
 
     # -- applying ---------------------------------------------------------------------------------
     def check_features(self, pred: RegionPrediction) -> None:
-        """Raise if the prediction's feature names do not cover the model's (another backend, or a
-        backend version with other measurements)."""
+        """Raise if a region's features share no name with the model's: features of another backend,
+        or of a backend version with other measurements. (Some names missing is fine: a region
+        the backend could not crop; those are imputed.)"""
         for m in self.models.values():
             for region, names in pred.feature_names.items():
                 want = {f.split(":", 1)[1] for f in m.features if f.split(":", 1)[0] == region}
                 want = {n for n in want if not n.startswith("logp_")}
-                lost = sorted(want - set(names))
-                if lost:
+                if want and not want & set(names):
+                    lost = sorted(want)
                     raise ValueError(
                         f"calibration {self.source or '(in memory)'} (fitted on backend "
                         f"{self.backend!r}) needs {region} features the backend does not give, e.g. "

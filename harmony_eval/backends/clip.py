@@ -19,6 +19,7 @@ again after new prompts or a new calibration does not run the image encoder.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -239,28 +240,50 @@ class ClipBackend:
         return out
 
     def predict(self, batch: list[FaceInput], emotions: list[str]) -> list[RegionPrediction]:
-        """One ``RegionPrediction`` per input: probs for every region with a box, features, quality."""
+        """One ``RegionPrediction`` per input: probs for every region with a box, features, quality.
+
+        ``features[r]`` = CLIP embedding + zero-shot scores, then (eyes, brows, mouth) the anatomy
+        backend's measurements of the region as ``anat_<name>``: the calibrated classifier always
+        gets the drawn anatomy, CLIP on top. ``quality`` is the anatomy backend's, so that both
+        backends raise the same missing_eyes / missing_mouth / blurry flags.
+        """
         emotions = resolve_emotions(list(emotions))
         weights = self.zero_shot_weights(emotions)
-        names = None
         preds = []
         for inp, emb in zip(batch, self.embed(batch), strict=True):
             probs: dict[str, dict[str, float] | None] = dict.fromkeys(REGIONS)
             feats, fnames = {}, {}
+            anat = _anatomy(inp)
             for r, e in emb.items():
                 sims = weights[r] @ e
                 p = _softmax(self.clip.logit_scale * sims)
                 probs[r] = {k: float(v) for k, v in zip(emotions, p, strict=True)}
-                if names is None:
-                    names = [f"emb{j}" for j in range(e.shape[0])] + [f"zs_{k}" for k in emotions]
                 feats[r] = np.concatenate([e, sims]).astype(np.float64)
-                fnames[r] = names
-            preds.append(RegionPrediction(probs, feats, fnames, _quality(inp)))
+                fnames[r] = [f"emb{j}" for j in range(e.shape[0])] + [f"zs_{k}" for k in emotions]
+                if anat is not None and r in anat[0]:
+                    feats[r] = np.concatenate([feats[r], anat[0][r]])
+                    fnames[r] = fnames[r] + [f"anat_{n}" for n in anat[1][r]]
+            quality = anat[2] if anat is not None else _quality(inp)
+            preds.append(RegionPrediction(probs, feats, fnames, quality))
         return preds
 
 
+def _anatomy(inp: FaceInput) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, float]] | None:
+    """The anatomy backend's region measurements, names and quality for one face (5-15 ms; the
+    encoder takes ~100 ms per crop on CPU). None if that backend cannot measure this face."""
+    from .anatomy import FEATURE_NAMES, measure_face
+
+    try:
+        m = measure_face(inp)
+    except Exception as e:  # an odd face must not cost the CLIP reading; the pipeline logs nothing else
+        logging.getLogger(__name__).warning("anatomy measurement failed (%s: %s)", type(e).__name__, e)
+        return None
+    feats = {r: np.nan_to_num(np.asarray(v, dtype=float)) for r, v in m.features.items()}
+    return feats, {r: list(n) for r, n in FEATURE_NAMES.items()}, {k: float(v) for k, v in m.quality.items()}
+
+
 def _quality(inp: FaceInput) -> dict[str, float]:
-    """The model-free measurements the verdict flags read (sharpness, eyes / mouth drawn)."""
+    """Fallback quality (sharpness, eyes / mouth drawn) when the anatomy measurement failed."""
     try:
         from .. import quality
     except ImportError:  # quality.py is shared with the anatomy backend; absent = no flags from it
