@@ -1,9 +1,9 @@
 """Anatomy backend on real anime art (../shared/data/dev, internal only): the dev figures of
 ``benchmarks/anatomy_eval.py`` must stay clear of the project's bars. Skipped when the data is absent.
 
-Measured when written (hand-set priors): 4-class balanced accuracy 0.49 (all 88 labelled faces),
-harmony AUC agreeing vs region-swapped zundamon faces 0.90 (4 emotions) / 0.78 (5), zundamon mouth
-parts 0.71 (5 emotions). The lines below sit a little under those, so a regression trips them.
+Measured when written (hand-set priors): 4-class balanced accuracy 0.54 (all 88 labelled faces),
+harmony AUC agreeing vs region-swapped zundamon faces 0.94 (4 emotions) / 0.83 (5), zundamon mouth
+parts 0.71 (5 emotions). The lines below sit under those, so a regression trips them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def figures(shared_data, tmp_path_factory) -> dict[str, float]:
 
 def test_holistic_reading_beats_the_bar(figures):
     # held-out bar: 0.45 balanced 4-class accuracy from the hand-set mapping (chance is 0.25)
-    assert figures["ba4_all"] >= 0.45, figures
+    assert figures["ba4_all"] >= 0.48, figures
 
 
 def test_refitting_does_not_fall_below_the_priors_by_much(figures):
@@ -37,11 +37,10 @@ def test_refitting_does_not_fall_below_the_priors_by_much(figures):
 
 
 def test_harmony_separates_agreeing_from_region_swapped_faces(figures):
-    assert figures["auc_swap_4"] >= 0.80, figures  # bar 0.70
-    assert figures["auc_swap_5"] >= 0.72, figures  # bar 0.70, surprised in the vocabulary
+    assert figures["auc_swap_4"] >= 0.85, figures  # bar 0.70
+    assert figures["auc_swap_5"] >= 0.75, figures  # bar 0.70, surprised in the vocabulary
 
 
 def test_zundamon_parts_read_their_label(figures):
     assert figures["zundamon_mouth_acc5"] >= 0.6, figures  # 5 emotions: chance 0.2
     assert figures["zundamon_eyes_acc5"] >= 0.55, figures
-

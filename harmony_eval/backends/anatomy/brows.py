@@ -50,7 +50,7 @@ def measure_brow(
     mask = (bh > t).astype(np.uint8)
     # A 1x5 horizontal opening cuts steep strokes (hair strands, which a brow drawn over a fringe
     # crosses and would otherwise merge with) and keeps brows up to ~50 deg steep.
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, 5), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, 7), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     debug = {"window": win, "mask": np.zeros_like(mask)}
     bw_box = max(4.0, box[2] - box[0])

@@ -5,7 +5,7 @@
 - ``closed``: 1 when only a thin line is drawn (``open`` < 0.15), 0 from 0.35 up.
 - ``arc_up`` / ``arc_down``: for closed eyes, how strongly the line arcs up (^^, happy) or down
   (u u, sleepy / sad / serene). ``closed`` times the bend of the line (sag / width).
-- ``narrow``: an open eye squeezed to a slit with a flat lid (glare): 1 at ``open`` <= 0.45.
+- ``narrow``: an open eye squeezed to a slit (glare): 1 at ``open`` <= 0.4, 0 from 0.55.
 - ``lid_arch``: how arched the upper lid is (an angry flat lid ~0, a relaxed or wide eye > 0.1).
 - ``tilt``: outer corner higher than inner (> 0, sharp upturned eyes) or drooping (< 0, sad).
 - ``white``: share of the eye's inside that is white: wide eyes with small pupils, blank shock.
@@ -119,7 +119,7 @@ def measure_eye(
         "closed": closed,
         "arc_up": float(closed * np.clip(-sag, 0, 0.5)),
         "arc_down": float(closed * np.clip(sag, 0, 0.5)),
-        "narrow": float((1 - closed) * (1 - ramp(open_, 0.55, 0.7))),
+        "narrow": float((1 - closed) * (1 - ramp(open_, 0.4, 0.55))),
         "lid_arch": float((1 - closed) * np.clip(-lid, -0.3, 0.5)),
         "tilt": float(np.clip(tilt, -0.6, 0.6)),
         "white": float(np.clip(white, 0, 1)),
