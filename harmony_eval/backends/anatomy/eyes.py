@@ -2,7 +2,7 @@
 
 - ``open``: height of the drawn eye (upper lash line to lower line, per column) over its width. Open
   anime eyes are 0.6-1.2; half-lidded / glaring 0.3-0.5; closed arcs 0.05-0.25.
-- ``closed``: 1 when only a thin line is drawn (``open`` < 0.15), 0 from 0.35 up.
+- ``closed``: 1 when only a thin line is drawn (``open`` <= 0.22), 0 from 0.4 up.
 - ``arc_up`` / ``arc_down``: for closed eyes, how strongly the line arcs up (^^, happy) or down
   (u u, sleepy / sad / serene). ``closed`` times the bend of the line (sag / width).
 - ``narrow``: an open eye squeezed to a slit (glare): 1 at ``open`` <= 0.4, 0 from 0.55.
