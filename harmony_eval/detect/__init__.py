@@ -1,1 +1,165 @@
-"""Face detectors."""
+"""Face detectors: a registry of factories and a cascade.
+
+    detectors = build_detectors()                     # ["animeface", "mediapipe", "crop"]
+    faces, name = find_faces(image, detectors)        # main face = faces[0] (largest)
+
+The cascade stops at the first detector that finds a face: animeface (anime-trained, face + eyes +
+mouth), then MediaPipe's face landmarker (photo-trained, 478 landmarks; needs a model file), then the
+tight-crop fallback (an image that *is* a face). Detectors are cheap to build and create their
+models on first use, so they can be pickled to worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..types import Detector, Face
+
+log = logging.getLogger(__name__)
+_warned_mediapipe = False
+
+DEFAULT_CASCADE: tuple[str, ...] = ("animeface", "mediapipe", "crop")
+#: Environment variable naming the MediaPipe model file.
+MEDIAPIPE_ENV = "HARMONY_EVAL_FACE_LANDMARKER"
+#: Where the MediaPipe model is looked for when neither the option nor the variable is set.
+MEDIAPIPE_CACHE = Path("~/.cache/harmony_eval/face_landmarker.task")
+_MEDIAPIPE_HELP = (
+    "Download face_landmarker.task from MediaPipe's model storage "
+    "(https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
+    f"face_landmarker.task) and put it at {MEDIAPIPE_CACHE}, or set {MEDIAPIPE_ENV}=/path/to/it, "
+    "or pass mediapipe_model=/path/to/it (CLI: --mediapipe-model)."
+)
+
+
+def _animeface(**opts: Any) -> Detector:
+    from .animeface import AnimeFaceDetector
+
+    return AnimeFaceDetector(**opts)
+
+
+def _mediapipe(model: str | os.PathLike | None = None, **opts: Any) -> Detector:
+    from .mediapipe import MediaPipeDetector
+
+    path = resolve_mediapipe_model(model)
+    if path is None:
+        raise FileNotFoundError(
+            f"The 'mediapipe' detector needs its model file, none found. {_MEDIAPIPE_HELP}"
+        )
+    return MediaPipeDetector(path, **opts)
+
+
+def _crop(**opts: Any) -> Detector:
+    from .crop import CropDetector
+
+    return CropDetector(**opts)
+
+
+#: name -> factory(**options) returning a Detector. Options reach a factory with the name prefix
+#: removed: ``mediapipe_model=...`` -> ``_mediapipe(model=...)``.
+DETECTORS: dict[str, Callable[..., Detector]] = {
+    "animeface": _animeface,
+    "mediapipe": _mediapipe,
+    "crop": _crop,
+}
+
+
+def resolve_mediapipe_model(model: str | os.PathLike | None = None) -> Path | None:
+    """The MediaPipe model file to use: ``model`` if given (it must exist), else the file named by
+    ``$HARMONY_EVAL_FACE_LANDMARKER``, else ``~/.cache/harmony_eval/face_landmarker.task``; ``None``
+    when none of them exists."""
+    if model is not None:
+        p = Path(model).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"`mediapipe_model`={str(model)!r} is not a file. {_MEDIAPIPE_HELP}")
+        return p
+    env = os.environ.get(MEDIAPIPE_ENV)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"${MEDIAPIPE_ENV}={env!r} is not a file. {_MEDIAPIPE_HELP}")
+        return p
+    p = MEDIAPIPE_CACHE.expanduser()
+    return p if p.is_file() else None
+
+
+def _warn_no_mediapipe() -> None:
+    """Warn once per process (not once per image or per worker rebuild of the cascade)."""
+    global _warned_mediapipe
+    if not _warned_mediapipe:
+        log.warning("mediapipe face detector skipped: no model file. %s", _MEDIAPIPE_HELP)
+        _warned_mediapipe = True
+
+
+def _split_options(names: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"mediapipe_model": m, "clip_model": c}`` -> ``{"mediapipe": {"model": m}}``. Options without
+    a detector prefix belong to other stages (the region backend) and are ignored here."""
+    out: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for key, value in options.items():
+        for det in DETECTORS:
+            if key.startswith(det + "_"):
+                if det in out:
+                    out[det][key[len(det) + 1 :]] = value
+                break
+    return out
+
+
+def build_detectors(names: list[str] | None = None, **options: Any) -> list[Detector]:
+    """Build the detector cascade.
+
+    Args:
+        names: detector names in cascade order (keys of :data:`DETECTORS`); ``None`` = the default
+            ``["animeface", "mediapipe", "crop"]``.
+        **options: ``<detector>_<option>`` keyword arguments, e.g. ``mediapipe_model="x.task"``,
+            ``mediapipe_num_faces=2``, ``animeface_exhaustive=True``. Others are ignored.
+
+    With the default cascade a missing MediaPipe model skips that detector with one warning; naming
+    ``"mediapipe"`` explicitly without a model raises ``FileNotFoundError`` saying where to put it.
+    """
+    explicit = names is not None
+    if isinstance(names, str) or (explicit and not names):
+        raise ValueError(f"`names` must be a non-empty list of detector names, got {names!r}.")
+    names = list(DEFAULT_CASCADE if names is None else names)
+    unknown = [n for n in names if n not in DETECTORS]
+    if unknown:
+        raise ValueError(f"Unknown detector(s) {unknown}; valid names: {sorted(DETECTORS)}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"Detector names repeat in {names}; name each detector once.")
+    per = _split_options(names, options)
+    out: list[Detector] = []
+    for n in names:
+        if n == "mediapipe" and not explicit and "model" not in per[n] and resolve_mediapipe_model() is None:
+            _warn_no_mediapipe()
+            continue
+        try:
+            out.append(DETECTORS[n](**per[n]))
+        except TypeError as e:
+            raise TypeError(f"Bad option for detector {n!r} ({e}); options given: {per[n]}.") from None
+    return out
+
+
+def find_faces(image: np.ndarray, detectors: list[Detector]) -> tuple[list[Face], str]:
+    """Run the cascade on an RGB ``uint8 (H, W, 3)`` image.
+
+    Returns ``(faces, detector_name)``: the faces of the first detector that finds at least one,
+    sorted by area, largest first (``faces[0]`` is the main face); ``([], "none")`` when no detector
+    finds a face.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        got = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
+        raise ValueError(
+            f"`image` must be an RGB uint8 array (H, W, 3), got {got}; use harmony_eval.imageio.to_rgb."
+        )
+    for det in detectors:
+        faces = det.detect(image)
+        if faces:
+            return sorted(faces, key=lambda f: (-f.area, -f.score)), det.name
+    return [], "none"
+
+
+__all__ = ["DETECTORS", "DEFAULT_CASCADE", "build_detectors", "find_faces", "resolve_mediapipe_model"]

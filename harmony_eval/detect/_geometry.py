@@ -1,0 +1,108 @@
+"""Box helpers shared by the detectors: IoU, non-maximum suppression, resize/pad with box mapping.
+
+Boxes are ``(x0, y0, x1, y1)`` in pixels, x1/y1 exclusive, as in :mod:`harmony_eval.types`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..types import Box, Face
+
+#: cv2 border modes by name; "edge" repeats the outermost pixel row, which keeps a tight crop's skin
+#: and hair colours around the face (see animeface.py for the measured effect of each).
+BORDERS = ("edge", "reflect", "white")
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes (0 when either is empty)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(faces: list[Face], iou_max: float = 0.4) -> list[Face]:
+    """Greedy non-maximum suppression: keep the highest-scoring face of each overlapping group.
+
+    Also drops a face whose box lies mostly (>= 70 %) inside a kept, higher-scoring one: a detector
+    run at several scales sometimes returns an eye-and-fringe box inside the full face box, whose IoU
+    with it is small.
+    """
+    kept: list[Face] = []
+    for f in sorted(faces, key=lambda f: -f.score):
+        if all(iou(f.box, k.box) < iou_max and _inside(f.box, k.box) < 0.7 for k in kept):
+            kept.append(f)
+    return kept
+
+
+def _inside(a: Box, b: Box) -> float:
+    """Fraction of box ``a``'s area that lies inside box ``b``."""
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = max(1, (a[2] - a[0]) * (a[3] - a[1]))
+    return ix * iy / area
+
+
+def clip_box(box: Sequence[float], shape: tuple[int, ...]) -> Box | None:
+    """Round and clip a float box to an image of ``shape`` ``(H, W, ...)``; ``None`` if empty."""
+    h, w = shape[:2]
+    x0 = int(round(min(max(box[0], 0), w)))
+    y0 = int(round(min(max(box[1], 0), h)))
+    x1 = int(round(min(max(box[2], 0), w)))
+    y1 = int(round(min(max(box[3], 0), h)))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    return (x0, y0, x1, y1)
+
+
+def union_box(boxes: Sequence[Box | None]) -> Box | None:
+    """Smallest box holding every non-``None`` box; ``None`` when there is none."""
+    bs = [b for b in boxes if b is not None]
+    if not bs:
+        return None
+    return (min(b[0] for b in bs), min(b[1] for b in bs), max(b[2] for b in bs), max(b[3] for b in bs))
+
+
+@dataclass(frozen=True)
+class View:
+    """An image resized by ``scale`` and padded by ``pad`` pixels on every side.
+
+    ``to_image`` maps a box in view pixels back to original image pixels: ``(v - pad) / scale``.
+    """
+
+    pixels: np.ndarray
+    scale: float
+    pad: int
+
+    def to_image(self, box: Sequence[float]) -> tuple[float, float, float, float]:
+        s, p = self.scale, self.pad
+        return ((box[0] - p) / s, (box[1] - p) / s, (box[2] - p) / s, (box[3] - p) / s)
+
+
+def make_view(image: np.ndarray, long_side: int, pad_frac: float = 0.0, border: str = "edge") -> View:
+    """Resize ``image`` ``(H, W, 3)`` so its long side is ``long_side`` px, then pad every side by
+    ``pad_frac`` x the new long side with ``border`` (one of :data:`BORDERS`)."""
+    import cv2
+
+    if border not in BORDERS:
+        raise ValueError(f"`border` must be one of {BORDERS}, got {border!r}.")
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    out = image
+    if abs(scale - 1.0) > 1e-3:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        # INTER_AREA when shrinking avoids aliasing thin line art into noise; bilinear when enlarging
+        out = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    pad = int(round(pad_frac * long_side))
+    if pad > 0:
+        if border == "white":
+            out = cv2.copyMakeBorder(out, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        else:
+            mode = cv2.BORDER_REPLICATE if border == "edge" else cv2.BORDER_REFLECT
+            out = cv2.copyMakeBorder(out, pad, pad, pad, pad, mode)
+    return View(np.ascontiguousarray(out), scale, pad)
