@@ -128,7 +128,7 @@ def _cell(row: dict[str, Any], run_dir: Path) -> str:
 
 def write_html(run: Run, summary: dict[str, Any], path: Path) -> None:
     """Image grid: rows = archetype x emotion, columns = CFG (whatever of those the run has)."""
-    rows = run.rows
+    rows = sorted(run.rows, key=lambda r: r.get("order", 0))  # grid order when there is a manifest
     row_dims = [d for d in ("archetype", "target") if any(r.get(d) is not None for r in rows)]
     cfgs = list(groups(rows, "cfg")) or [None]
     grid: dict[tuple, dict[Any, list[dict]]] = {}

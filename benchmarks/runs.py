@@ -7,7 +7,8 @@ loaded row is the results row plus:
   relative to the deepest folder all images share (so two scorings of one folder match up);
 - ``file``: absolute path of the image (for HTML links);
 - ``target``: the results' target, else the manifest's ``emotion`` (what the image was asked to show);
-- ``archetype``, ``cfg``, ``lora_scale``, ``seed``, ``prompt``, ... from the manifest (``None`` without).
+- ``archetype``, ``cfg``, ``lora_scale``, ``seed``, ``prompt``, ... from the manifest (``None`` without);
+- ``order``: the manifest row number (grid order; absent without a manifest).
 
 Bad input raises :class:`RunError` naming the file, which the CLI turns into exit code 2.
 """
@@ -160,6 +161,7 @@ def load_run(run: str | os.PathLike) -> Run:
     by_path: dict[Path, dict] = {}
     by_name: dict[str, list[dict]] = {}
     for i, m in enumerate(manifest, 1):
+        m["_order"] = i  # grid order, for tables (results.jsonl is in file-name order)
         if "file" not in m:
             raise RunError(f"{manifest_path}, line {i}: no `file` key; expected a generation manifest row")
         full = (manifest_path.parent / m["file"]).resolve()
@@ -179,6 +181,7 @@ def load_run(run: str | os.PathLike) -> Run:
         if m is not None:
             seen.add(id(m))
             r["image"] = Path(m["file"]).as_posix()
+            r["order"] = m["_order"]
             for k in MANIFEST_KEYS:
                 r[k] = m.get(k)
             r["target"] = row.get("target") or m.get("emotion")

@@ -109,7 +109,7 @@ def _sort_key(dim: str) -> Callable[[Any], Any]:
         except Exception:  # prompts folder unavailable: fall back to alphabetical
             order = []
         return lambda v: (order.index(v) if v in order else len(order), str(v))
-    return lambda v: 0  # archetypes: keep first-appearance (manifest / grid) order
+    return lambda v: str(v)
 
 
 def groups(rows: list[dict[str, Any]], dim: str) -> dict[Any, list[dict[str, Any]]]:
@@ -118,7 +118,10 @@ def groups(rows: list[dict[str, Any]], dim: str) -> dict[Any, list[dict[str, Any
     for r in rows:
         if r.get(dim) is not None:
             out.setdefault(r[dim], []).append(r)
-    return {k: out[k] for k in sorted(out, key=_sort_key(dim))}
+    if dim in ("cfg", "lora_scale", "target"):
+        return {k: out[k] for k in sorted(out, key=_sort_key(dim))}
+    # anything else (archetypes): the grid's order, i.e. the first manifest row of each value
+    return {k: out[k] for k in sorted(out, key=lambda k: min(r.get("order", 1 << 30) for r in out[k]))}
 
 
 def confusion(rows: list[dict[str, Any]], region: str) -> dict[str, Any] | None:
