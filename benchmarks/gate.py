@@ -178,11 +178,11 @@ def check(
                 f"the baseline has no value for {m!r} (it has {sorted(k for k, v in baseline['metrics'].items() if v is not None)}); "
                 "rewrite it with --write-baseline or pick another --metric"
             )
-        if current[m] is None:
-            raise RunError(
-                f"{run.path}: no image has a value for {m!r}"
-                + (" (no targets: score with --targets or a manifest)" if m == "target_match" else "")
-            )
+        if current[m] is None and m == "target_match":
+            raise RunError(f"{run.path}: no image has a target, so target_match cannot be checked; score with "
+                           "--targets CSV or a manifest.jsonl, or pick another --metric")  # fmt: skip
+        # Other metrics without a value (e.g. harmony when no image has a face) are a regression, not
+        # bad input: _row marks them "missing", which fails the check.
         rows.append(_row("overall", m, baseline["metrics"][m], current[m], counts[m], max_drop))
         by_target = groups(run.rows, "target")
         for emotion, base in (baseline.get("by_emotion") or {}).items():
@@ -268,8 +268,9 @@ def format_result(result: CheckResult, top: int = 10) -> str:
             what.append(f"{result.images_missing} baseline image(s) missing")
         if result.max_image_delta is not None and result.verdict_changes:
             what.append(f"{len(result.verdict_changes)} verdict(s) changed")
+        missing = " or have no value" if any(r.status == "missing" for r in bad) else ""
         lines.append(
-            f"FAILED ({len(bad)} of {len(result.rows)} checks regressed by more than {result.max_drop}): "
+            f"FAILED ({len(bad)} of {len(result.rows)} checks regressed by more than {result.max_drop}{missing}): "
             + "; ".join(what)
         )
     return "\n".join(lines)

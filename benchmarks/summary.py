@@ -211,7 +211,7 @@ def to_markdown(summary: dict[str, Any], matrices: bool = True) -> str:
         f"# Summary of {summary['run']}",
         "",
         f"{summary['n']} images; backend {', '.join(summary['backend']) or '-'}. Rates are over scored images "
-        f"(P/A/B = perfect/acceptable/broken counts); brackets are {int(b['level'] * 100)}% percentile-bootstrap "
+        f"(P/A/B = perfect/acceptable/broken counts), harmony is the mean over images with a face; brackets are {int(b['level'] * 100)}% percentile-bootstrap "
         f"intervals ({b['n_boot']} resamples, seed {b['seed']}).",
     ]
     if summary["not_scored"]:

@@ -82,6 +82,22 @@ def test_degraded_run_fails_with_a_table(base, tmp_path, capsys):
     assert "FAILED (2 of 5 checks" in out
 
 
+def test_a_run_without_faces_fails_instead_of_erroring(base, tmp_path, capsys):
+    _, baseline = base
+    rows = [
+        (m, {**r, "status": "no_face", "harmony": None, "verdict": "broken", "emotion": None})
+        for m, r in grid_rows()
+    ]
+    blank = write_run(tmp_path / "blank", rows, images=False)
+    assert (
+        main(["check", str(blank), "--baseline", str(baseline)]) == 1
+    )  # a model that draws no faces regressed
+    out = capsys.readouterr().out
+    overall = next(ln.split() for ln in out.splitlines() if ln.startswith("overall"))
+    assert overall == ["overall", "harmony", "0.5485", "-", "-", "0", "missing"]  # no face, no harmony
+    assert "have no value" in out
+
+
 def test_tolerance_and_per_image_gate(base, tmp_path):
     _, baseline = base
     slight = write_run(tmp_path / "slight", degraded(grid_rows(), by=0.02), images=False)
