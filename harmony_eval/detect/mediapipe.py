@@ -12,7 +12,9 @@ contours), so they follow the installed version. MediaPipe names parts from the 
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from typing import Any
 
 import numpy as np
@@ -87,7 +89,22 @@ class MediaPipeDetector:
             )
             self._landmarker = vision.FaceLandmarker.create_from_options(opts)
             self._sets = landmark_sets()
+            # close before interpreter teardown: mediapipe's own __del__ then fails noisily
+            # ("TypeError: 'NoneType' object is not callable") on its half-unloaded C bindings
+            atexit.register(_close_ref, weakref.ref(self))
         return self._landmarker
+
+    def close(self) -> None:
+        """Release the landmarker (it is rebuilt on the next ``detect``)."""
+        lm, self._landmarker = self._landmarker, None
+        if lm is None:
+            return
+        try:
+            lm.close()
+        except RuntimeError:
+            # at interpreter exit mediapipe's dispatcher thread is already gone ("cannot schedule new
+            # futures after shutdown"); drop the handle so its __del__ does not retry, the OS frees it
+            lm._handle = None
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB ``uint8 (H, W, 3)`` image; ``points`` are the 478 landmarks ``(478, 2)``
@@ -122,6 +139,12 @@ class MediaPipeDetector:
         if mouth is not None:
             parts["mouth"] = mouth
         return Face(box=box, score=SCORE, detector=self.name, parts=parts, points=pts)
+
+
+def _close_ref(ref: weakref.ReferenceType) -> None:
+    det = ref()
+    if det is not None:
+        det.close()
 
 
 def _bbox(p: np.ndarray, shape: tuple[int, ...]) -> Box | None:

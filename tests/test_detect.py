@@ -1,0 +1,291 @@
+"""Face detection: registry, cascade, animeface passes and box mapping, MediaPipe, crop fallback.
+
+Faces are drawn by the project renderer (``harmony_eval.render``), whose ``render_face_info`` also
+returns the drawn boxes, so every box can be checked against ground truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ProcessPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+
+import harmony_eval.detect as det_mod
+from harmony_eval.detect import DETECTORS, build_detectors, find_faces, resolve_mediapipe_model
+from harmony_eval.detect._geometry import iou, make_view, nms
+from harmony_eval.detect.animeface import AnimeFaceDetector, Pass
+from harmony_eval.detect.crop import CropDetector
+from harmony_eval.render import render_face_info
+from harmony_eval.types import Face
+
+
+def _render(seed: int = 0, size: int = 512, **kw):
+    im, truth = render_face_info(
+        kw.pop("eyes", "neutral"), "neutral", kw.pop("mouth", "neutral"), seed=seed, size=size, **kw
+    )
+    return np.array(im), truth
+
+
+def _centre_in(box, outer) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3]
+
+
+class _Stub:
+    """A detector returning fixed boxes, to test the cascade without models."""
+
+    def __init__(self, name: str, boxes: list[tuple[int, int, int, int]]):
+        self.name, self.boxes, self.calls = name, boxes, 0
+
+    def detect(self, image):
+        self.calls += 1
+        return [Face(box=b, score=0.9, detector=self.name) for b in self.boxes]
+
+
+# ---------------------------------------------------------------------------------- registry
+
+
+def test_registry_names_and_unknown_name_lists_valid_ones():
+    assert set(DETECTORS) == {"animeface", "mediapipe", "crop"}
+    with pytest.raises(ValueError, match=r"Unknown detector.*'nope'.*animeface.*crop.*mediapipe"):
+        build_detectors(["animeface", "nope"])
+    with pytest.raises(ValueError, match="non-empty list"):
+        build_detectors("animeface")  # a bare string would be split into letters
+    with pytest.raises(ValueError, match="repeat"):
+        build_detectors(["crop", "crop"])
+
+
+def test_default_cascade_skips_mediapipe_without_model_and_warns_once(monkeypatch, tmp_path, caplog):
+    monkeypatch.delenv(det_mod.MEDIAPIPE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/.cache/harmony_eval/face_landmarker.task is absent
+    monkeypatch.setattr(det_mod, "_warned_mediapipe", False)
+    assert resolve_mediapipe_model() is None
+    with caplog.at_level(logging.WARNING, logger="harmony_eval.detect"):
+        names = [d.name for d in build_detectors()]
+        build_detectors()
+    assert names == ["animeface", "crop"]  # mediapipe left out, order kept
+    warnings = [r for r in caplog.records if "mediapipe" in r.getMessage()]
+    assert len(warnings) == 1 and "face_landmarker.task" in warnings[0].getMessage()
+
+
+def test_explicit_mediapipe_without_model_says_where_to_put_it(monkeypatch, tmp_path):
+    monkeypatch.delenv(det_mod.MEDIAPIPE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"face_landmarker\.task.*HARMONY_EVAL_FACE_LANDMARKER"):
+        build_detectors(["mediapipe"])
+    with pytest.raises(FileNotFoundError, match="missing.task"):
+        build_detectors(["mediapipe"], mediapipe_model=tmp_path / "missing.task")
+    monkeypatch.setenv(det_mod.MEDIAPIPE_ENV, str(tmp_path / "nope.task"))
+    with pytest.raises(FileNotFoundError, match="HARMONY_EVAL_FACE_LANDMARKER"):
+        build_detectors(["mediapipe"])
+
+
+def test_model_found_through_env_and_cache(monkeypatch, tmp_path):
+    model = tmp_path / "m.task"
+    model.write_bytes(b"not a real model: only the path is resolved here")
+    monkeypatch.setenv(det_mod.MEDIAPIPE_ENV, str(model))
+    assert resolve_mediapipe_model() == model
+    monkeypatch.delenv(det_mod.MEDIAPIPE_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cached = tmp_path / ".cache" / "harmony_eval" / "face_landmarker.task"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x")
+    assert resolve_mediapipe_model() == cached
+
+
+def test_options_are_routed_by_prefix_and_bad_ones_named():
+    [af] = build_detectors(["animeface"], animeface_exhaustive=True, clip_model="ignored-here")
+    assert af.exhaustive is True  # animeface_* reached the animeface factory, clip_* was left alone
+    with pytest.raises(TypeError, match="'crop'"):
+        build_detectors(["crop"], crop_bogus=1)
+
+
+# ---------------------------------------------------------------------------------- cascade
+
+
+def test_cascade_first_detector_with_a_face_wins_and_largest_face_first():
+    img = np.zeros((100, 100, 3), np.uint8)
+    empty, two, never = (
+        _Stub("a", []),
+        _Stub("b", [(0, 0, 10, 10), (20, 20, 60, 60)]),
+        _Stub("c", [(0, 0, 5, 5)]),
+    )
+    faces, name = find_faces(img, [empty, two, never])
+    assert name == "b" and never.calls == 0  # the cascade stopped at the first detector with a face
+    assert [f.box for f in faces] == [(20, 20, 60, 60), (0, 0, 10, 10)]  # main face (largest) first
+    assert find_faces(img, [empty]) == ([], "none")
+
+
+def test_find_faces_rejects_non_rgb_input():
+    with pytest.raises(ValueError, match=r"RGB uint8 array \(H, W, 3\)"):
+        find_faces(np.zeros((10, 10), np.uint8), [])
+
+
+def test_detectors_survive_a_process_pool():
+    # the runner ships detectors to worker processes: they must pickle and work there
+    img, truth = _render(seed=1, size=384)
+    dets = build_detectors(["animeface", "crop"])
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        faces, name = pool.submit(find_faces, img, dets).result(timeout=60)
+    assert name == "animeface" and _centre_in(faces[0].box, truth["face"])
+
+
+# ---------------------------------------------------------------------------------- geometry
+
+
+def test_view_maps_boxes_back_through_scale_and_padding():
+    img = np.zeros((300, 200, 3), np.uint8)
+    view = make_view(img, 150, pad_frac=0.2, border="white")
+    assert view.pixels.shape == (150 + 60, 100 + 60, 3)  # long side 150, 30 px padding each side
+    assert (view.pixels[0, 0] == 255).all()
+    # the view pixel (30 + 0.5 * x) holds original x: a box drawn in the view maps back exactly
+    assert view.to_image((30, 30, 80, 105)) == pytest.approx((0, 0, 100, 150))
+    with pytest.raises(ValueError, match="border"):
+        make_view(img, 100, 0.1, border="blue")
+
+
+def test_nms_merges_duplicates_and_nested_boxes():
+    a = Face((0, 0, 100, 100), 0.9, "x")
+    dup = Face((5, 5, 105, 105), 0.8, "x")
+    nested = Face((10, 10, 50, 40), 0.7, "x")  # an eye-and-fringe box inside the face
+    other = Face((200, 0, 300, 100), 0.6, "x")
+    assert nms([nested, dup, a, other]) == [a, other]
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+
+
+# ---------------------------------------------------------------------------------- animeface
+
+
+def test_animeface_finds_drawn_face_with_viewer_left_eye_first():
+    img, truth = _render(seed=0)
+    [face] = AnimeFaceDetector().detect(img)
+    assert face.detector == "animeface" and face.score >= 0.5
+    assert _centre_in(face.box, truth["face"])
+    le, re, mouth = face.parts["left_eye"], face.parts["right_eye"], face.parts["mouth"]
+    assert le[0] < re[0]  # viewer-left eye is the one with the smaller x
+    assert _centre_in(le, truth["left_eye"]) and _centre_in(re, truth["right_eye"])
+    assert mouth[1] > le[3]  # mouth below the eyes
+
+
+def test_tight_crop_found_by_padding_pass_and_mapped_back():
+    img, truth = _render(seed=0)
+    fx0, fy0, fx1, fy1 = truth["face"]
+    top = fy0 + (fy1 - fy0) // 4  # cut the forehead and hair off: the face touches every side
+    crop = np.ascontiguousarray(img[top : fy1 - (fy1 - fy0) // 10, fx0:fx1])
+    only_tight = AnimeFaceDetector(passes=(Pass("tight", 72, 0.6, "edge"),))
+    [face] = only_tight.detect(crop)
+    h, w = crop.shape[:2]
+    assert face.box[0] >= 0 and face.box[3] <= h  # clipped to the crop, not the padded view
+    assert (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]) > 0.5 * w * h  # the face fills it
+    for side in ("left_eye", "right_eye"):
+        t = truth[side]
+        t_crop = (t[0] - fx0, t[1] - top, t[2] - fx0, t[3] - top)
+        # (v - pad) / scale mapping: the eye lands on the drawn eye (72 px view, so a few px slack)
+        assert _centre_in(face.parts[side], t_crop), (side, face.parts[side], t_crop)
+
+
+def test_small_image_is_enlarged_and_boxes_scaled_back():
+    img, truth = _render(seed=2, size=512)
+    small = cv2.resize(img, (192, 192), interpolation=cv2.INTER_AREA)  # face ~80 px
+    det = AnimeFaceDetector(passes=(Pass("base", None),))
+    assert det.views(small)[0][1] == 384  # enlarged to the minimum base size
+    [face] = det.detect(small)
+    k = 192 / 512
+    for side in ("left_eye", "right_eye"):
+        t = tuple(v * k for v in truth[side])
+        assert _centre_in(face.parts[side], t), (side, face.parts[side], t)
+
+
+def test_exhaustive_mode_finds_every_face_of_a_collage():
+    tiles = [_render(seed=s, size=256)[0] for s in range(4)]
+    grid = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    faces = AnimeFaceDetector(exhaustive=True).detect(grid)
+    cells = {(int((f.box[0] + f.box[2]) / 2 // 256), int((f.box[1] + f.box[3]) / 2 // 256)) for f in faces}
+    assert len(cells) >= 3, faces  # one face per tile, duplicates across passes merged
+    assert len(faces) <= 4
+
+
+# ---------------------------------------------------------------------------------- crop fallback
+
+
+def _negatives(size: int = 350) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = {
+        "white": np.full((size, size, 3), 255, np.uint8),
+        "black": np.zeros((size, size, 3), np.uint8),
+        "noise": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+        "gradient": np.repeat(np.tile(np.linspace(0, 255, size, dtype=np.uint8), (size, 1))[..., None], 3, 2),
+    }
+    text = np.full((size, size, 3), 255, np.uint8)
+    for i in range(9):
+        cv2.putText(text, f"Harmony line {i}", (8, 35 + 36 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    out["text"] = text
+    land = np.zeros((size, size, 3), np.uint8)
+    land[: size // 2] = (135, 190, 235)  # sky
+    land[size // 2 :] = (60, 140, 50)  # grass
+    for x in (size // 4, 3 * size // 4):  # two round trees side by side: an "eye pair" of blobs
+        cv2.circle(land, (x, size // 2 - 40), 35, (30, 100, 40), -1)
+    cv2.circle(land, (size - 50, 40), 25, (255, 240, 180), -1)
+    out["landscape"] = land
+    dots = np.full((size, size, 3), 230, np.uint8)
+    for x in (size // 3, 2 * size // 3):
+        cv2.circle(dots, (x, size // 2), 18, (20, 20, 20), -1)
+    out["two_dots"] = dots
+    return out
+
+
+@pytest.mark.parametrize("kind", ["white", "black", "noise", "gradient", "text", "landscape", "two_dots"])
+def test_crop_fallback_refuses_non_faces(kind):
+    img = _negatives()[kind]
+    assert CropDetector().detect(img) == []  # nothing with two drawn eyes in a face-like layout
+    assert find_faces(img, build_detectors(["animeface", "crop"])) == ([], "none")
+
+
+def test_crop_fallback_accepts_tight_face_crop_with_low_score():
+    img, truth = _render(seed=0)
+    fx0, fy0, fx1, fy1 = truth["face"]
+    top = fy0 + (fy1 - fy0) // 4
+    crop = np.ascontiguousarray(img[top : fy1 - (fy1 - fy0) // 10, fx0:fx1])
+    [face] = CropDetector().detect(crop)
+    assert face.detector == "crop" and face.score <= 0.35  # ranks below any real detector
+    for side in ("left_eye", "right_eye"):
+        t = truth[side]
+        assert _centre_in(face.parts[side], (t[0] - fx0, t[1] - top, t[2] - fx0, t[3] - top))
+    assert face.parts["mouth"][1] > face.parts["left_eye"][3]  # mouth placed below the eyes
+
+
+def test_crop_fallback_refuses_a_full_portrait():
+    img, _ = _render(seed=0)  # head and shoulders: eyes too close together for a tight crop
+    assert CropDetector().detect(img) == []
+
+
+# ---------------------------------------------------------------------------------- mediapipe
+
+
+def test_mediapipe_landmarks_give_ordered_parts(face_landmarker_model):
+    from harmony_eval.detect.mediapipe import MediaPipeDetector, landmark_sets
+
+    sets = landmark_sets()
+    assert len(sets["eye_a"]) == len(sets["eye_b"]) == 16 and len(sets["lips"]) == 40
+    img, truth = _render(seed=0)
+    [face] = MediaPipeDetector(face_landmarker_model, num_faces=2).detect(img)
+    assert face.points.shape == (478, 2)
+    assert _centre_in(face.box, truth["face"])
+    p = face.parts
+    assert p["left_eye"][0] < p["right_eye"][0] and p["left_brow"][0] < p["right_brow"][0]
+    assert p["left_brow"][1] < p["left_eye"][1] and p["mouth"][1] > p["left_eye"][3]
+    assert _centre_in(
+        p["mouth"], (truth["face"][0], truth["left_eye"][3], truth["face"][2], truth["face"][3])
+    )
+
+
+def test_mediapipe_detector_rebuilds_in_worker(face_landmarker_model):
+    img, truth = _render(seed=0)
+    dets = build_detectors(["mediapipe"], mediapipe_model=face_landmarker_model)
+    dets[0].detect(img)  # the landmarker now exists in this process; it must not be pickled
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        faces, name = pool.submit(find_faces, img, dets).result(timeout=60)
+    assert name == "mediapipe" and _centre_in(faces[0].box, truth["face"])
