@@ -94,10 +94,22 @@ def sentence(
         better,
         False,
         (
-            f"{label}: no significant difference ({values}); {how}: {better} is ahead by a "
-            f"margin chance explains at {alpha}."
+            f"{label}: no significant difference ({values}); {how}: {better} is ahead, but by a "
+            f"margin chance can explain (p >= {alpha})."
         ),
     )
+
+
+def choose_pairing(runs: list[Run]) -> list[str]:
+    """Prompt + seed (+ ...) pairing, unless pairing on the image file matches more images (e.g. a run
+    whose prompts were reworded but whose grid and file names are the same)."""
+    options = [pairing_fields(runs), ["image"]]
+
+    def matched(fields: list[str]) -> int:
+        base = {pair_key(r, fields) for r in runs[0].rows}
+        return sum(len(base & {pair_key(r, fields) for r in run.rows}) for run in runs[1:])
+
+    return max(options, key=matched)  # ties keep the first: prompt + seed
 
 
 def compare_runs(
@@ -107,7 +119,7 @@ def compare_runs(
     if len(runs) < 2:
         raise ValueError(f"compare needs at least two runs, got {len(runs)}")
     names = run_labels(runs)
-    fields = pairing_fields(runs)
+    fields = choose_pairing(runs)
     out: dict[str, Any] = {
         "runs": names,
         "paths": [str(r.path) for r in runs],

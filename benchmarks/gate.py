@@ -243,7 +243,9 @@ def format_result(result: CheckResult, top: int = 10) -> str:
         if moved:
             lines += ["", f"images that moved most (harmony, of {len(result.image_moves)} matched):"]
             lines += [
-                f"  {img}: {f(b)} -> {f(n)} ({f(None if n is None else n - b, True)})" for img, b, n in moved
+                f"  {img}: {f(b)} -> "
+                + ("no harmony (no face read)" if n is None else f"{f(n)} ({f(n - b, True)})")
+                for img, b, n in moved
             ]
         else:
             lines += ["", f"all {len(result.image_moves)} images have the baseline's harmony"]

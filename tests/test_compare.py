@@ -90,6 +90,14 @@ def test_identical_runs_are_equal(tmp_path):
     assert "are equal" in t["harmony"]["sentence"]
 
 
+def test_reworded_prompts_pair_on_the_file(tmp_path):
+    """Same grid and file names, prompts reworded: prompt + seed pairs nothing, so pair on the file."""
+    reworded = [({**m, "prompt": m["prompt"] + ", masterpiece"}, r) for m, r in grid_rows()]
+    a, b = write_run(tmp_path / "a", grid_rows()), write_run(tmp_path / "b", reworded)
+    result = compare_runs([load_run(a), load_run(b)])
+    assert result["pairing"] == ["image"] and result["tests"][0]["n_pairs"] == 48
+
+
 def test_score_runs_without_manifest_pair_on_the_image(tmp_path):
     rows = [(m, {**r, "target": None}) for m, r in grid_rows()]
     a = write_run(tmp_path / "anatomy", rows, manifest=False)
