@@ -29,8 +29,10 @@ def summarize(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed (same seed, same numbers).")] = 0,
 ) -> None:
-    """Verdict rates, target match and harmony overall and by archetype / emotion / CFG / LoRA scale,
-    with 95% bootstrap intervals. Writes summary.md/.csv/.json/.png/.html; prints the table."""
+    """Summarize a run: verdict rates, target match and harmony with 95% bootstrap intervals.
+
+    Overall and by archetype / emotion / CFG / LoRA scale, flag counts and per-region confusion against
+    the target. Writes summary.md/.csv/.json/.png/.html into RUN (or --out); prints the table."""
     from .report import write_summary
     from .runs import load_run
     from .summary import summarize as summarize_run
@@ -56,8 +58,10 @@ def compare(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
-    """Side-by-side tables and paired tests (McNemar on perfect/broken/target match, paired bootstrap on
-    harmony) of every run against the first, over images with the same prompt + seed."""
+    """Compare runs: tables side by side and paired tests of every run against the first.
+
+    Images pair on the same prompt + seed (+ CFG); McNemar on perfect / broken / target match, paired
+    bootstrap on harmony; one sentence per metric says which run is better and if it is significant."""
     from .compare import compare_runs, to_markdown
     from .runs import load_run
 
@@ -100,8 +104,10 @@ def check(
     ] = False,
     per_image: Annotated[bool, typer.Option(help="Store per-image harmony in a written baseline.")] = True,
 ) -> None:
-    """Regression gate: exit 0 when every metric (overall and per emotion) is within --max-drop of the
-    baseline, 1 with a table of what regressed, 2 on bad input."""
+    """Regression gate: compare RUN with a baseline; exit 1 with a table when a metric regressed.
+
+    Every --metric is checked overall and per target emotion: exit 0 when within --max-drop of the
+    baseline, 1 when something regressed, 2 on bad input. --write-baseline writes BASELINE instead."""
     from .gate import check as run_check
     from .gate import format_result, read_baseline
     from .gate import write_baseline as write
@@ -157,30 +163,38 @@ def benchmark(
         Path,
         typer.Option("--out", "-o", help="Run folder: images/, manifest.jsonl, results.jsonl, summary.*"),
     ],
-    archetypes: Annotated[
-        str | None, typer.Option(help="Archetypes, comma separated (default: all).")
-    ] = None,
+    archetypes: Annotated[str | None, typer.Option(help="Comma-separated archetypes (default: all).")] = None,
     emotions: Annotated[
-        str | None, typer.Option(help="Target emotions, comma separated (default: the active ones).")
+        str | None, typer.Option(help="Comma-separated target emotions (default: the active ones).")
     ] = None,
-    cfgs: Annotated[str, typer.Option(help="CFG scales, comma separated.")] = "5,7,9",
-    seeds: Annotated[str, typer.Option(help="Seeds, comma separated.")] = "0",
-    template: Annotated[
-        str, typer.Option(help="Template index in templates.txt, or a template string.")
-    ] = "0",
+    cfgs: Annotated[str, typer.Option(help="Comma-separated CFG scales.")] = "5,7,9",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (one image per seed per cell).")] = "0",
+    template: Annotated[int, typer.Option(help="Index of the prompt template in templates.txt.")] = 0,
     negative: Annotated[
-        str | None, typer.Option(help="Negative prompt (default: prompts/negative.txt).")
+        str | None, typer.Option(help='Negative prompt (default: prompts/negative.txt; "" for none).')
     ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="Scheduler (euler, euler_a, dpm++, ddim, ...).")
     ] = None,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 20,
-    width: Annotated[int | None, typer.Option(help="Image width (default: the model's).")] = None,
-    height: Annotated[int | None, typer.Option(help="Image height (default: the model's).")] = None,
-    lora: Annotated[str | None, typer.Option(help="LoRA weights (.safetensors file or folder).")] = None,
-    lora_scales: Annotated[str | None, typer.Option(help="LoRA scales to sweep, comma separated.")] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+    width: Annotated[int | None, typer.Option(help="Width in px, divisible by 8 (default: model's).")] = None,
+    height: Annotated[
+        int | None, typer.Option(help="Height in px, divisible by 8 (default: model's).")
+    ] = None,
+    lora: Annotated[str | None, typer.Option(help="LoRA .safetensors file or folder.")] = None,
+    lora_scale: Annotated[float, typer.Option(help="LoRA strength (0 = base model).")] = 1.0,
+    lora_scales: Annotated[
+        str | None, typer.Option(help="Sweep: comma-separated LoRA scales (overrides --lora-scale).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16")] = "auto",
+    arch: Annotated[str, typer.Option(help="Single-file checkpoints: auto | sd15 | sdxl")] = "auto",
+    config: Annotated[
+        str | None, typer.Option(help="Single-file checkpoints: local diffusers folder with the configs.")
+    ] = None,
+    safety_checker: Annotated[
+        bool, typer.Option(help="Keep the model's NSFW safety checker, if any.")
+    ] = True,
     backend: Annotated[str, typer.Option(help="Scoring backend: auto | anatomy | clip")] = "auto",
     calibration: Annotated[Path | None, typer.Option(help="Calibration JSON for scoring.")] = None,
     mediapipe_model: Annotated[
@@ -188,10 +202,12 @@ def benchmark(
     ] = None,
     workers: Annotated[int, typer.Option(help="Scoring worker processes (0 = automatic).")] = 0,
     summary: Annotated[bool, typer.Option(help="Write summary.* and print the table.")] = True,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars (on a terminal).")] = True,
 ) -> None:
-    """Generate the prompt grid with MODEL, score it (targets from the manifest) and summarize it,
-    all into OUT: images/, manifest.jsonl, results.jsonl, run.json, summary.*. Reruns resume."""
+    """Generate the prompt grid with MODEL, score it and summarize it into one run folder.
+
+    OUT gets images/, manifest.jsonl (targets), results.jsonl, run.json and summary.*; reruns resume.
+    Generation options are those of `generate`."""
     from generation.run import run_generation
     from harmony_eval.resources import default_emotions
     from harmony_eval.runner import score_folder
@@ -199,17 +215,18 @@ def benchmark(
     show = progress and _stderr_tty()
     try:
         gen_emotions = _csv(emotions, str, "emotions")
+        scales = _csv(lora_scales, float, "lora-scales") or ([lora_scale] if lora else None)
         gen = run_generation(
             out, model, archetypes=_csv(archetypes, str, "archetypes"), emotions=gen_emotions,
-            cfgs=_csv(cfgs, float, "cfgs"), seeds=_csv(seeds, int, "seeds"),
-            template=int(template) if template.isdigit() else template, negative=negative,
-            scheduler=scheduler, steps=steps, width=width, height=height, lora=lora,
-            lora_scales=_csv(lora_scales, float, "lora-scales"), device=device, dtype=dtype, progress=show,
+            cfgs=_csv(cfgs, float, "cfgs"), seeds=_csv(seeds, int, "seeds"), template=template,
+            negative=negative, scheduler=scheduler, steps=steps, width=width, height=height, lora=lora,
+            lora_scales=scales, device=device, dtype=dtype, arch=arch, config=config,
+            safety_checker=safety_checker, progress=show,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         raise _fail(e) from None
-    # Score with the default vocabulary plus any target emotion outside it (e.g. surprised), so that
-    # every target can be matched.
+    # Score with the default vocabulary plus any target outside it (e.g. surprised), so every target
+    # can be matched.
     vocab = default_emotions()
     extra = [e for e in (gen_emotions or []) if e not in vocab]
     options = {"mediapipe_model": str(mediapipe_model)} if mediapipe_model else {}
