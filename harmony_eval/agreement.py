@@ -1,12 +1,16 @@
 """Agreement scores between region readings, all in [0, 1], higher = more coherent.
 
 Every region reading is a probability vector ``p`` over the vocabulary ``E`` (length K). With the
-compatibility matrix ``C`` (K x K, symmetric, ones on the diagonal, from ``config/verdict.yaml``)
+compatibility matrix ``C`` (K x K, symmetric, positive definite, ones on the diagonal, from
+``config/verdict.yaml``)
 
-    agree(p, q) = sum_{a,b} p_a q_b C_ab = p^T C q
+    agree(p, q) = p^T C q / sqrt(p^T C p * q^T C q)
 
-is the chance that what one region shows fits what the other shows. It is 1 only when both are
-certain of compatible emotions, and falls as they disagree or become unsure.
+is the cosine of the two readings under ``C``: 1 when both lean the same way, near 0 when they lean to
+incompatible emotions. It measures *direction*, not confidence: two regions that both read "angry" at
+0.5 agree fully (the raw ``p^T C q`` would be 0.4 and fail the check), while how clearly the face
+reads is judged separately (``low_confidence`` flag, ``target_match``). An unreadable (uniform)
+region against a clear one lands in between (about 0.55 for K = 4), never at either end.
 
 - ``eyes_mouth    = agree(p_eyes, p_mouth)``                       (checklist point 1)
 - ``brows_tension = agree(p_brows, (p_eyes + p_mouth) / 2)``       (point 2: brows vs the face's tension)
@@ -52,8 +56,14 @@ def as_vector(p: Probs, emotions: list[str]) -> np.ndarray:
 
 
 def agree(p: np.ndarray, q: np.ndarray, compat: np.ndarray) -> float:
-    """``p^T C q`` in [0, 1] for distributions ``p``, ``q`` of shape ``(K,)``."""
-    return float(np.clip(p @ compat @ q, 0.0, 1.0))
+    """``p^T C q / sqrt(p^T C p * q^T C q)`` in [0, 1] for distributions ``p``, ``q`` of shape ``(K,)``.
+
+    >>> c = np.eye(2)
+    >>> round(agree(np.array([0.6, 0.4]), np.array([0.6, 0.4]), c), 3)
+    1.0
+    """
+    denom = np.sqrt(float(p @ compat @ p) * float(q @ compat @ q))
+    return float(np.clip(p @ compat @ q / denom, 0.0, 1.0)) if denom > 0 else 0.0
 
 
 def pool(readings: Mapping[str, np.ndarray | None], weights: Mapping[str, float]) -> np.ndarray | None:
@@ -87,8 +97,11 @@ def agreement_scores(
     if brows is not None and tension:
         scores["brows_tension"] = agree(brows, np.mean(tension, axis=0), compat)
     if holistic is not None:
-        parts = [(pool_weights.get(r, 1.0), agree(p, holistic, compat)) for r, p in
-                 (("eyes", eyes), ("brows", brows), ("mouth", mouth)) if p is not None]
+        parts = [
+            (pool_weights.get(r, 1.0), agree(p, holistic, compat))
+            for r, p in (("eyes", eyes), ("brows", brows), ("mouth", mouth))
+            if p is not None
+        ]
         if parts:
             scores["coherence"] = sum(w * s for w, s in parts) / sum(w for w, _ in parts)
         if target_index is not None:

@@ -198,13 +198,13 @@ def reason(
             )
             return f"regions disagree with the whole face ({top[0] if top else '?'}): {spread}"
         a, b = _CHECK_TEXT[worst]
-        pb = region_probs.get("brows") if worst == "brows_tension" else region_probs.get(b)
-        second = _says("brows" if worst == "brows_tension" else b, pb)
-        first = _says(
-            a if worst != "brows_tension" else "mouth",
-            region_probs.get(a if worst != "brows_tension" else "mouth"),
-        )
-        return f"{first} but {second}"
+        first_region = "mouth" if worst == "brows_tension" else a
+        second_region = "brows" if worst == "brows_tension" else b
+        p1, p2 = region_probs.get(first_region), region_probs.get(second_region)
+        t1, t2 = _top(p1), _top(p2)
+        if t1 and t2 and t1[0] == t2[0]:
+            return f"{first_region} and {second_region} both lean {t1[0]} but only weakly ({t1[1]:.2f}, {t2[1]:.2f})"
+        return f"{_says(first_region, p1)} but {_says(second_region, p2)}"
     if top is None:
         return "no region could be read"
     if "low_confidence" in flags:

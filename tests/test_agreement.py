@@ -31,8 +31,18 @@ def test_compatibility_matrix_rejects_bad_entries():
 
 def test_agree_equals_hand_computation():
     p, q = np.array([0.1, 0.6, 0.2, 0.1]), np.array([0.3, 0.3, 0.1, 0.3])
-    hand = sum(p[a] * q[b] * C[a, b] for a in range(4) for b in range(4))
-    assert agree(p, q, C) == pytest.approx(hand)
+
+    def inner(x, y):
+        return sum(x[a] * y[b] * C[a, b] for a in range(4) for b in range(4))
+
+    assert agree(p, q, C) == pytest.approx(inner(p, q) / np.sqrt(inner(p, p) * inner(q, q)))
+
+
+def test_agreement_is_about_direction_not_confidence():
+    weak, strong = onehot("angry", 0.5), onehot("angry", 0.95)
+    assert agree(weak, strong, C) > 0.8  # both lean angry: they agree
+    uniform = np.full(4, 0.25)
+    assert 0.3 < agree(uniform, strong, C) < 0.8  # an unreadable region neither agrees nor clashes
 
 
 def test_agree_directions():
@@ -69,7 +79,7 @@ def test_scores_high_when_regions_agree_low_when_they_clash():
 def test_missing_regions_give_none_scores():
     s = agreement_scores({"eyes": onehot("happy"), "brows": None, "mouth": None}, onehot("happy"), C, {})
     assert s["eyes_mouth"] is None and s["brows_tension"] is None and s["target_match"] is None
-    assert s["coherence"] == pytest.approx(agree(onehot("happy"), onehot("happy"), C))
+    assert s["coherence"] == pytest.approx(1.0)  # the only region is the holistic reading
 
 
 def test_harmony_weighted_mean_of_present_scores():
