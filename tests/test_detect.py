@@ -191,7 +191,7 @@ def test_small_image_is_enlarged_and_boxes_scaled_back():
     img, truth = _render(seed=2, size=512)
     small = cv2.resize(img, (192, 192), interpolation=cv2.INTER_AREA)  # face ~80 px
     det = AnimeFaceDetector(passes=(Pass("base", None),))
-    assert det.views(small)[0][1] == 384  # enlarged to the minimum base size
+    assert det.views(small)[0][1] == 384  # enlarged to the base size
     [face] = det.detect(small)
     k = 192 / 512
     for side in ("left_eye", "right_eye"):
@@ -257,9 +257,12 @@ def test_crop_fallback_accepts_tight_face_crop_with_low_score():
     assert face.parts["mouth"][1] > face.parts["left_eye"][3]  # mouth placed below the eyes
 
 
-def test_crop_fallback_refuses_a_full_portrait():
-    img, _ = _render(seed=0)  # head and shoulders: eyes too close together for a tight crop
-    assert CropDetector().detect(img) == []
+def test_crop_fallback_refuses_a_full_body_shape_and_ranks_last_in_cascade():
+    img, _ = _render(seed=0)
+    tall = np.vstack([img, np.full_like(img, 240)])  # a sprite-like 1:2 canvas is no tight crop
+    assert CropDetector().detect(tall) == []
+    faces, name = find_faces(img, build_detectors(["animeface", "crop"]))
+    assert name == "animeface"  # the fallback never runs when a real detector found the face
 
 
 # ---------------------------------------------------------------------------------- mediapipe

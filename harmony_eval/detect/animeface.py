@@ -1,27 +1,25 @@
 """Anime face detector on python ``animeface`` (nvxs): face, eye and mouth boxes.
 
-animeface alone finds faces of roughly 50-150 px best and misses faces that fill the frame. Measured
-on the shared dev sets (hit = a face found; screenshots: matching the hand-drawn box):
+animeface alone finds faces of roughly 50-150 px best and misses faces that fill the frame. Found
+at the native size on the shared dev sets: 1/88 tight 350 px TV crops, 24/69 hand-boxed screenshot
+faces, 28/28 sprites (608x920); each set's best single resize + pad: 67/88 (face ~70 px, edge
+border), 46/69 (face ~90 px), 28/28. So :class:`AnimeFaceDetector` runs a short cascade of
+*passes* (resize, then pad), cheap and likely first, and stops at the first pass that finds a face:
 
-    set (n)                     native image   best single pass   this cascade
-    tight TV crops 350 px (88)        1               67 (edge pad)      see benchmarks/detection.py
-    screenshots (69 boxes)           24               46 (face ~90 px)
-    sprites 608x920 (28)             28               28
-
-So :class:`AnimeFaceDetector` runs a short cascade of *passes* (resize, then pad), cheapest and most
-likely first, and stops at the first pass that finds a face:
-
-1. ``base``: the image with its long side clamped into [384, 640] px. Covers faces of ~8-25 % of the
-   image. 640 px keeps a 768 px image near 130 ms on one core (animeface costs ~0.35 us per pixel
-   plus ~25 ms; 768x508 measured 129 ms, 920x608 196 ms).
-2. ``large``: long side 256 px plus a 25 % edge border: a face of 30-70 % of the image becomes
-   ~75-180 px with room around it. ~15 ms.
+1. ``base``: long side 384 px (see :data:`BASE_SIDE` for the 384/512/640 comparison). A drawn
+   portrait's face (150-400 px at 512-1024 px) lands at 60-150 px. ~55-100 ms.
+2. ``large``: long side 200 px plus a 25 % edge border: a face of 30-70 % of the image becomes
+   ~60-140 px with room around it (screenshots: 44/69 alone, the best of 30 size/border pairs). ~15 ms.
 3. ``tight`` / ``tight_reflect``: long side 72 / 64 px plus a 60 % border: an image that *is* a face
-   (the face touches all four sides) becomes a ~70 px face in the middle of a plausible frame.
-   On the 88 tight crops: edge border 67 found, reflect 55, white 35; the two together 72. ~5 ms.
-4. ``small``: twice the base size (long side <= 1280 px) for faces under ~8 % (crowds, sample
-   grids). The only expensive pass (~0.35-0.6 s), reached only when nothing else found a face.
+   (it touches all four sides) becomes a ~70 px face in a plausible frame. On the 88 tight crops:
+   edge border 67 found, reflect 55, white 35; the two together 72. ~5 ms.
+4. ``mid``: long side 400 px plus a 10 % edge border, for faces cut by the image edge (+5 of the
+   69 screenshots). ~40 ms.
+5. ``small``: the native size, at least 768 and at most 1280 px, for faces under ~10 % of the image
+   (crowds, sample grids). The only expensive pass (0.25-2 s), run only when all else found nothing.
 
+Whole cascade (``benchmarks/detection.py``): 76/88 crops, 52/69 screenshot hits, 28/28 sprites,
+36/36 TADNE tiles.
 Boxes from every pass are mapped back to original pixels (``(v - pad) / scale``) and clipped.
 """
 
@@ -37,8 +35,9 @@ from ._geometry import View, clip_box, make_view, nms
 
 @dataclass(frozen=True)
 class Pass:
-    """One detection attempt: resize the long side to ``long_side`` px (``None`` = the base size,
-    ``-2`` = twice the base size), then pad each side by ``pad`` x that long side with ``border``."""
+    """One detection attempt: resize the long side to ``long_side`` px (``None`` = :data:`BASE_SIDE`,
+    ``-k`` = the native size, at least ``k`` x the base side and at most :data:`SMALL_MAX`), then pad
+    each side by ``pad`` x that long side with ``border``."""
 
     name: str
     long_side: int | None
@@ -56,10 +55,13 @@ PASSES: tuple[Pass, ...] = (
     Pass("small", -2),
 )
 
-#: Base long side is clamped into this range: below 384 px small images are enlarged (animeface
-#: misses faces under ~40 px); above 640 px the cost grows past the ~150 ms budget.
-BASE_MIN, BASE_MAX = 384, 640
-#: The ``small`` pass never goes beyond this long side (1280x1280 costs ~0.6 s).
+#: Long side of the ``base`` pass. Measured with the whole cascade (768 px TADNE tiles / 608x920
+#: sprites / 69 screenshots): 384 px found 36/36, 28/28, 52/69 at 96 / 56 / 63 ms per image; 512 px
+#: 35/36, 28/28, 52/69 at 126 / 87 / 73 ms; 640 px 28/28 sprites at 114 ms. Faces drawn for a
+#: 512-1024 px portrait are 150-400 px, which animeface finds best shrunk to 60-150 px.
+BASE_SIDE = 384
+#: The ``small`` pass: at least twice the base side, the native size up to this cap (1280x1280
+#: costs ~0.6-2 s, so it runs only when every cheaper pass found nothing).
 SMALL_MAX = 1280
 
 
@@ -91,18 +93,14 @@ class AnimeFaceDetector:
         self.nms_iou = nms_iou
 
     def views(self, image: np.ndarray) -> list[tuple[Pass, int]]:
-        """The passes to run on ``image`` and their long side in px (skipping a ``small`` pass that
-        would not enlarge anything beyond the base pass)."""
+        """The passes to run on ``image`` with the long side (px) each resizes it to."""
         long = max(image.shape[:2])
-        base = int(min(max(long, BASE_MIN), BASE_MAX))
         out = []
         for p in self.passes:
             if p.long_side is None:
-                side = base
+                side = BASE_SIDE
             elif p.long_side < 0:
-                side = min(base * -p.long_side, SMALL_MAX, max(long * 2, BASE_MIN))
-                if side <= base:
-                    continue
+                side = min(SMALL_MAX, max(BASE_SIDE * -p.long_side, long))
             else:
                 side = p.long_side
             out.append((p, side))
