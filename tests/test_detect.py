@@ -67,6 +67,8 @@ def test_default_cascade_skips_mediapipe_without_model_and_warns_once(monkeypatc
         names = [d.name for d in build_detectors()]
         build_detectors()
     assert names == ["animeface", "crop"]  # mediapipe left out, order kept
+    # the CLI passes mediapipe_model=None when --mediapipe-model is absent: same as not given
+    assert [d.name for d in build_detectors(None, mediapipe_model=None)] == ["animeface", "crop"]
     warnings = [r for r in caplog.records if "mediapipe" in r.getMessage()]
     assert len(warnings) == 1 and "face_landmarker.task" in warnings[0].getMessage()
 

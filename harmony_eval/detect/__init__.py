@@ -98,9 +98,12 @@ def _warn_no_mediapipe() -> None:
 
 def _split_options(names: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{"mediapipe_model": m, "clip_model": c}`` -> ``{"mediapipe": {"model": m}}``. Options without
-    a detector prefix belong to other stages (the region backend) and are ignored here."""
+    a detector prefix belong to other stages (the region backend) and are ignored here; ``None``
+    means "not given" (the CLI passes ``mediapipe_model=None`` when the flag is absent)."""
     out: dict[str, dict[str, Any]] = {n: {} for n in names}
     for key, value in options.items():
+        if value is None:
+            continue
         for det in DETECTORS:
             if key.startswith(det + "_"):
                 if det in out:
