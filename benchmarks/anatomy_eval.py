@@ -124,7 +124,9 @@ class Zundamon:
     def parts(self, region: str) -> list[tuple[str, str]]:
         return [(r["file"], r["emotion"]) for r in self.rows if r["region"] == region and r["emotion"]]
 
-    def compose(self, brows: str, eyes: str, mouth: str) -> np.ndarray:
+    def compose(self, brows: str, eyes: str, mouth: str, full: bool = False) -> np.ndarray:
+        """RGB ``(H, W, 3)`` uint8 of the base with these layers on top: the head crop ``_HEAD``, or
+        the whole 1082 x 1650 canvas (a full-body sprite on white) with ``full``."""
         from PIL import Image
 
         c = self.base.copy()
@@ -132,7 +134,7 @@ class Zundamon:
             if f not in self._cache:
                 self._cache[f] = Image.open(self.root / f).convert("RGBA")
             c.alpha_composite(self._cache[f])
-        return np.asarray(c.convert("RGB").crop(_HEAD))
+        return np.asarray(c.convert("RGB") if full else c.convert("RGB").crop(_HEAD))
 
 
 NEUTRAL = {
@@ -142,8 +144,62 @@ NEUTRAL = {
 }
 
 
+@dataclass
+class ZFace:
+    """One composed zundamon face: its layers, the emotion of its unswapped regions (``label``) and,
+    for a region-swapped face, which region got which other emotion's part."""
+
+    brows: str
+    eyes: str
+    mouth: str
+    label: str
+    swapped: str | None = None  # "eyes" | "mouth" | None
+    swapped_to: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.brows}|{self.eyes}|{self.mouth}"
+
+
+def zundamon_faces(root: Path, both_regions: bool = False) -> tuple[list[ZFace], list[ZFace]]:
+    """Agreeing faces (every layer of one emotion) and region-swapped ones, without detection.
+
+    Per agreeing face one swap: the eyes or the mouth (alternating) replaced by a random part of a
+    clashing emotion; ``both_regions`` makes two swaps per face, one of each region. Seeded: the same
+    faces every call. Happy faces keep relaxed brows and sad faces a small closed mouth (the PSD has
+    no happy brow or sad mouth layer)."""
+    z = Zundamon(root)
+    by: dict[str, dict[str, list[str]]] = {r: {} for r in ("brows", "eyes", "mouth")}
+    for r in by:
+        for f, emo in z.parts(r):
+            by[r].setdefault(emo, []).append(f)
+    by["brows"]["happy"] = by["brows"]["neutral"]
+    by["mouth"]["sad"] = by["mouth"]["neutral"]
+    originals: list[ZFace] = []
+    swapped: list[ZFace] = []
+    rng = np.random.default_rng(0)
+    for emo in FIVE:
+        combos = [(b, e, m) for b in by["brows"][emo] for e in by["eyes"][emo] for m in by["mouth"][emo]]
+        for b, e, m in combos:
+            originals.append(ZFace(b, e, m, emo))
+            regions = ["eyes", "mouth"] if both_regions else [["eyes", "mouth"][len(swapped) % 2]]
+            for region in regions:
+                others = [
+                    o
+                    for o in ("happy", "sad", "angry", "surprised")
+                    if o != emo
+                    and by[region].get(o)
+                    and (emo, o) not in {("happy", "surprised"), ("surprised", "happy")}
+                ]
+                o = others[rng.integers(len(others))]
+                part = by[region][o][rng.integers(len(by[region][o]))]
+                e2, m2 = (part if region == "eyes" else e), (part if region == "mouth" else m)
+                swapped.append(ZFace(b, e2, m2, emo, region, o))
+    return originals, swapped
+
+
 def zundamon_items(root: Path) -> tuple[list[Item], list[Item], list[Item]]:
-    """(part items, agreeing faces, region-swapped faces)."""
+    """(part items, agreeing faces, region-swapped faces), boxes from ``animeface_input``."""
     z = Zundamon(root)
     part_items: list[Item] = []
     for region in ("brows", "eyes", "mouth"):
@@ -152,35 +208,19 @@ def zundamon_items(root: Path) -> tuple[list[Item], list[Item], list[Item]]:
             inp = animeface_input(z.compose(combo["brows"], combo["eyes"], combo["mouth"]), f)
             if inp is not None:
                 part_items.append(Item(f"{region}:{f}", inp, {region: emo}, "zundamon-part"))
-    by = {r: {} for r in ("brows", "eyes", "mouth")}
-    for r in by:
-        for f, emo in z.parts(r):
-            by[r].setdefault(emo, []).append(f)
-    by["brows"]["happy"] = by["brows"]["neutral"]  # happy faces keep relaxed brows (no happy brow layer)
-    by["mouth"]["sad"] = by["mouth"]["neutral"]  # no sad mouth layer: a closed small mouth
+    faces, swaps = zundamon_faces(root)
     originals, swapped = [], []
-    rng = np.random.default_rng(0)
-    for emo in FIVE:
-        combos = [(b, e, m) for b in by["brows"][emo] for e in by["eyes"][emo] for m in by["mouth"][emo]]
-        for b, e, m in combos:
-            inp = animeface_input(z.compose(b, e, m), f"{b}|{e}|{m}")
-            if inp is not None:
-                originals.append(Item(f"orig:{emo}:{e}:{m}", inp, {"face": emo}, "zundamon"))
-            # Swap one expressive region (eyes or mouth) for a clashing emotion's part.
-            region = ["eyes", "mouth"][len(swapped) % 2]
-            others = [
-                o
-                for o in ("happy", "sad", "angry", "surprised")
-                if o != emo
-                and by[region].get(o)
-                and (emo, o) not in {("happy", "surprised"), ("surprised", "happy")}
-            ]
-            o = others[rng.integers(len(others))]
-            part = by[region][o][rng.integers(len(by[region][o]))]
-            b2, e2, m2 = b, (part if region == "eyes" else e), (part if region == "mouth" else m)
-            inp = animeface_input(z.compose(b2, e2, m2), f"{b2}|{e2}|{m2}")
-            if inp is not None:
-                swapped.append(Item(f"swap:{emo}:{region}->{o}", inp, {"face": emo}, "zundamon-swap"))
+    for zf in faces:
+        inp = animeface_input(z.compose(zf.brows, zf.eyes, zf.mouth), zf.key)
+        if inp is not None:
+            originals.append(
+                Item(f"orig:{zf.label}:{zf.eyes}:{zf.mouth}", inp, {"face": zf.label}, "zundamon")
+            )
+    for zf in swaps:
+        inp = animeface_input(z.compose(zf.brows, zf.eyes, zf.mouth), zf.key)
+        if inp is not None:
+            name = f"swap:{zf.label}:{zf.swapped}->{zf.swapped_to}"
+            swapped.append(Item(name, inp, {"face": zf.label}, "zundamon-swap"))
     return part_items, originals, swapped
 
 

@@ -23,7 +23,7 @@ from . import mouth as _mouth
 from .common import Canvas, make_canvas, ramp
 from .mapping import load_params, region_probs
 
-__all__ = ["AnatomyBackend", "FaceMeasurement", "measure_face"]
+__all__ = ["AnatomyBackend", "FaceMeasurement", "measure_face", "region_readings"]
 
 #: Below this visibility an eye / the mouth counts as not drawn and its reading is ``None``; the same
 #: line as ``thresholds.visible`` in config/verdict.yaml, which flags missing_eyes / missing_mouth.
@@ -121,6 +121,27 @@ def measure_face(inp: FaceInput) -> FaceMeasurement:
         "mouth_visible": m["visible"] if m is not None else 0.0,
     }
     return FaceMeasurement(parts, features, quality, debug)
+
+
+def region_readings(
+    params: dict[str, Any], features: dict[str, np.ndarray], emotions: list[str]
+) -> dict[str, dict[str, float] | None]:
+    """Eyes / brows / mouth readings from region feature vectors (``FaceMeasurement.features``):
+    ``None`` for eyes or mouth below ``VISIBLE_MIN``; brows flattened towards uniform as their
+    visibility drops (hidden under a fringe: no opinion rather than noise). What the backend reports,
+    from features alone, so refitted parameters can be scored without re-measuring."""
+
+    def probs(region: str, conf: float = 1.0) -> dict[str, float]:
+        p = region_probs(params, region, features[region], emotions, conf)
+        return {e: float(v) for e, v in zip(emotions, p, strict=True)}
+
+    out: dict[str, dict[str, float] | None] = {"eyes": None, "brows": None, "mouth": None}
+    if features["eyes"][0] >= VISIBLE_MIN:
+        out["eyes"] = probs("eyes")
+    out["brows"] = probs("brows", ramp(float(features["brows"][0]), 0.0, 0.6))
+    if features["mouth"][0] >= VISIBLE_MIN:
+        out["mouth"] = probs("mouth")
+    return out
 
 
 class AnatomyBackend:

@@ -34,6 +34,9 @@ class Canvas:
     skin: np.ndarray
     t_dark: float
     blackhat: np.ndarray  # (H, W) float32: how much darker than the local background (thin strokes)
+    #: Whether the face box reaches the image's bottom edge: then its bottom is where the picture was
+    #: cut (a tight crop), not the chin line, and a mouth may sit right at it.
+    cut_bottom: bool = False
 
     def to_canvas(self, box: Box) -> tuple[float, float, float, float]:
         ox, oy = self.origin
@@ -90,9 +93,8 @@ def make_canvas(image: np.ndarray, face_box: Box) -> Canvas:
     # their surroundings, on skin or on hair alike (brows drawn over a fringe).
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     blackhat = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, kernel)
-    return Canvas(
-        lab, s, (cx0, cy0), face, skin, ink_threshold(face_lab if face_lab.size else lab, skin), blackhat
-    )
+    t_dark = ink_threshold(face_lab if face_lab.size else lab, skin)
+    return Canvas(lab, s, (cx0, cy0), face, skin, t_dark, blackhat, cut_bottom=fy1 >= h - 2)
 
 
 def region_mask(
@@ -147,6 +149,15 @@ def pick_components(
         if x <= bx + bw + jx and x + cw >= bx - jx and y <= by + bh + jy and y + ch >= by - jy:
             keep.append(i)
     return np.isin(labels, keep).astype(np.uint8)
+
+
+def grow(seed: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """Hysteresis: the pixels of ``weak`` 8-connected to ``seed`` (plus ``seed``), uint8 0/1. A faint
+    stroke whose darkest bits are the seed is followed along its whole length."""
+    both = (seed.astype(bool) | weak.astype(bool)).astype(np.uint8)
+    n, labels = cv2.connectedComponents(both, connectivity=8)
+    keep = np.unique(labels[seed.astype(bool)])
+    return np.isin(labels, keep[keep > 0]).astype(np.uint8)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ...quality import width_visibility
-from .common import Canvas, bend, column_profile, fill_holes, pick_components, ramp, region_mask
+from .common import Canvas, bend, column_profile, fill_holes, grow, pick_components, ramp, region_mask
 
 FEATURES: list[str] = ["visible", "open", "curve", "corner", "width", "teeth", "round", "wavy"]
 #: Values for a mouth that is not drawn: a closed flat line, so the features stay NaN-free.
@@ -34,35 +34,67 @@ _ABSENT = {
 }
 
 
-def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[dict[str, float], dict]:
-    """Measure the mouth inside canvas box ``box`` (searched with a margin, since boxes are loose).
+def mouth_window(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """Where to look for the mouth (canvas px): the box widened to at least +-20 % of the face width
+    around its centre (wide smiles and open mouths reach 35 %), from a little above it to well below it. Detector mouth boxes on real art sit
+    on the mouth or above it: on the tight TV crops animeface's box was up to one box height above a
+    small mouth drawn near the chin. Stops above the chin line unless the face box is a crop edge."""
+    face_w = cv.face[2] - cv.face[0]
+    bx0, by0, bx1, by1 = box
+    bw, bh = max(1.0, bx1 - bx0), max(1.0, by1 - by0)
+    cx = 0.5 * (bx0 + bx1)
+    half = min(max(bw, 0.2 * face_w), 0.3 * face_w)
+    hh, ww = cv.lab.shape[:2]
+    x0, x1 = int(max(0, cx - half)), int(min(ww, cx + half))
+    y0 = int(max(0, by0 - max(min(0.6 * bh, 0.1 * face_w), 0.06 * face_w)))
+    y1 = int(min(hh, by1 + max(min(0.8 * bh, 0.12 * face_w), 0.08 * face_w)))
+    if not cv.cut_bottom:  # the face box ends at the chin line, which a loose window would reach
+        fy0, fy1 = cv.face[1], cv.face[3]
+        y1 = int(min(y1, fy1 - 0.04 * (fy1 - fy0)))
+    return x0, y0, max(x0 + 4, x1), max(y0 + 4, y1)
 
-    Returns ``(features, debug)``: ``features`` maps every name in ``FEATURES`` to a float;
-    ``debug`` holds the window and part mask for inspection.
-    """
-    win = cv.window(box, 0.35, 0.2, 0.35, 0.45, min_pad=0.04 * 256)
+
+def mouth_mask(cv: Canvas, win: tuple[int, int, int, int]) -> np.ndarray:
+    """Candidate mouth pixels (uint8 0/1) in canvas window ``win``, by hysteresis: seeds are clear
+    strokes (dark or coloured shapes; lines darker than what is around them by >= 0.35x the ink
+    threshold; soft-painted openings), grown along anything >= 3 L* darker than its surroundings.
+    Resting mouths in soft-shaded art are faint short lines (black-hat 8-30 along seraphina's
+    closed mouths against 0-1 on bare skin) whose darkest bit is often one end."""
     x0, y0, x1, y1 = win
-    # Stop above the chin: the face box ends at the chin line, which a loose mouth box may reach.
-    fy0, fy1 = cv.face[1], cv.face[3]
-    y1 = int(max(y0 + 4, min(y1, fy1 - 0.04 * (fy1 - fy0))))
-    win = (x0, y0, x1, y1)
-    # Dark or coloured shapes, plus thin lines only a little darker than what is around them (black-hat
-    # over 0.6x the ink threshold): resting mouths in soft-shaded art are faint short strokes.
-    mask = region_mask(cv, win, colour=True) | (cv.blackhat[y0:y1, x0:x1] > max(6.0, 0.6 * cv.t_dark))
+    bh = cv.blackhat[y0:y1, x0:x1]
+    lab = cv.lab[y0:y1, x0:x1]
+    seed = region_mask(cv, win, colour=True).astype(bool) | (bh > max(6.0, 0.35 * cv.t_dark))
     # Soft-painted open mouths (AI art): a light outline around a pink inside, each only a little off
     # the skin; together (L*a*b* distance) they stand out. Needs some hue change (dc > 8), so grayscale
     # shading is not taken for a mouth (a 3x3 closing to join broken outlines cost 0.06-0.09 balanced
     # accuracy on the grayscale TV crops: it merged mouths with nearby shading).
-    lab = cv.lab[y0:y1, x0:x1]
     dist = np.sqrt(((lab - cv.skin) ** 2).sum(axis=2))
     dc = np.hypot(lab[:, :, 1] - cv.skin[1], lab[:, :, 2] - cv.skin[2])
-    mask = mask | ((dist > max(14.0, 0.7 * cv.t_dark)) & (lab[:, :, 0] < cv.skin[0] - 3) & (dc > 8))
-    mask = mask.astype(np.uint8)
+    seed |= (dist > max(14.0, 0.7 * cv.t_dark)) & (lab[:, :, 0] < cv.skin[0] - 3) & (dc > 8)
+    # Weak: 3 L* darker than the surroundings, or more where the skin itself is noisy (grainy frames);
+    # or clearly darker than skin at any size: the flat inside of an open mouth (mid grey in TV frames),
+    # reached through its outline.
+    weak = bh > max(3.0, 3.0 * float(np.percentile(bh, 75)))
+    weak |= cv.skin[0] - lab[:, :, 0] > max(6.0, 0.3 * cv.t_dark)
+    return grow(seed, weak)
+
+
+def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[dict[str, float], dict]:
+    """Measure the mouth around canvas box ``box`` (searched in ``mouth_window``, since boxes are loose).
+
+    Returns ``(features, debug)``: ``features`` maps every name in ``FEATURES`` to a float;
+    ``debug`` holds the window and part mask for inspection.
+    """
+    win = mouth_window(cv, box)
+    x0, y0, x1, y1 = win
+    mask = mouth_mask(cv, win)
+    lab = cv.lab[y0:y1, x0:x1]
     bx0, by0, bx1, by1 = box
-    centre = (0.5 * (bx0 + bx1) - x0, 0.5 * (by0 + by1) - y0)
-    sigma = (max(6.0, 0.5 * (bx1 - bx0)), max(6.0, 0.6 * (by1 - by0)))
-    part = pick_components(mask, centre, sigma, min_area=4, join=(0.5, 0.8), edge=0.05, span=0.0)
     face_w = cv.face[2] - cv.face[0]
+    # Expected centre a little below the box's (boxes sit on or above the mouth), wide in x.
+    centre = (0.5 * (bx0 + bx1) - x0, 0.5 * (by0 + by1) + 0.15 * (by1 - by0) - y0)
+    sigma = (max(0.06 * face_w, 0.5 * (bx1 - bx0)), max(0.05 * face_w, 0.7 * (by1 - by0)))
+    part = pick_components(mask, centre, sigma, min_area=4, join=(0.5, 0.8), edge=0.05, span=0.3)
     debug = {"window": win, "mask": part}
     if part.sum() < 4:
         return dict(_ABSENT), debug
@@ -70,10 +102,18 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     w = float(xs.max() - xs.min() + 1)
     visible = width_visibility(w, 0.06 * face_w)
     hp, wp = part.shape
-    edges = int(xs.min() == 0) + int(ys.min() == 0) + int(xs.max() == wp - 1) + int(ys.max() == hp - 1)
-    # A mouth off-centre in a loose box may run out of one side of the window; a part leaving it on two
-    # or more sides is the chin or the face outline passing through, not a mouth.
-    visible *= 0.15 if edges >= 2 else (0.8 if edges == 1 else 1.0)
+    # A mouth off-centre in a loose box may run out of one side of the window, a wide open one out of
+    # both; a part crossing it from top to bottom, or leaving by the bottom and a side, is the face
+    # outline, the chin or hair passing through. The picture's own edge (a crop cut through an open
+    # mouth) does not count.
+    at_bottom = ys.max() == hp - 1 and y1 < cv.lab.shape[0]
+    sides = int(xs.min() == 0) + int(xs.max() == wp - 1)
+    if at_bottom and (ys.min() == 0 or sides):
+        visible *= 0.15
+    elif sides + int(ys.min() == 0) + int(at_bottom) >= 2:
+        visible *= 0.6
+    elif sides or ys.min() == 0 or at_bottom:
+        visible *= 0.8
     filled = fill_holes(part)
     xcol, top, bot, _ = column_profile(filled)
     ext = bot - top + 1
