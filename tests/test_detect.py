@@ -201,6 +201,15 @@ def test_small_image_is_enlarged_and_boxes_scaled_back():
         assert _centre_in(face.parts[side], t), (side, face.parts[side], t)
 
 
+def test_blurred_face_found_by_the_tiny_pass():
+    img, truth = _render(seed=3, blur=4.0)  # the base and large passes miss it at this blur
+    det = AnimeFaceDetector()
+    faces = det.detect(img)
+    assert faces and _centre_in(faces[0].box, truth["face"])
+    # and not by the passes before it: the tiny pass is what rescues soft images
+    assert AnimeFaceDetector(passes=det.passes[:4]).detect(img) == []
+
+
 def test_exhaustive_mode_finds_every_face_of_a_collage():
     tiles = [_render(seed=s, size=256)[0] for s in range(4)]
     grid = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
