@@ -21,7 +21,9 @@ def run_calibration(
     backend: str = "auto",
     emotions: str | list[str] | None = None,
     ignore_unknown: bool = False,
-    method: str = "sigmoid",
+    method: str = "auto",
+    model: str = "auto",
+    prior: str = "balanced",
     C: float = 0.5,
     bootstrap: int = 1000,
     seed: int = 0,
@@ -40,7 +42,7 @@ def run_calibration(
     from .labels import read_labels
     from .report import figures, write_report
 
-    opts = FitOptions(method=method, C=C, seed=seed)  # validates before the slow part
+    opts = FitOptions(method=method, model=model, prior=prior, C=C, seed=seed)  # checked before the slow part
     if bootstrap < 0:
         raise ValueError(f"--bootstrap {bootstrap}: expected 0 (no intervals) or more resamples")
     vocab = resolve_emotions(emotions)
@@ -95,8 +97,21 @@ def calibrate(
         bool, typer.Option("--ignore-unknown", help="Drop rows whose labels are outside the vocabulary.")
     ] = False,
     method: Annotated[
-        str, typer.Option(help="Probability calibration: sigmoid | temperature | none.")
-    ] = "sigmoid",
+        str,
+        typer.Option(
+            help="Probability calibration: auto (lowest CV log loss) | sigmoid | temperature | none."
+        ),
+    ] = "auto",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="auto | scaling (recalibrate the backend's reading) | full (classifier on features)."
+        ),
+    ] = "auto",
+    prior: Annotated[
+        str,
+        typer.Option(help="Class prior of the probabilities: balanced (every emotion alike) | empirical."),
+    ] = "balanced",
     c: Annotated[float, typer.Option("--C", help="Inverse L2 strength of the logistic regression.")] = 0.5,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of folds and bootstrap.")] = 0,
@@ -120,7 +135,7 @@ def calibrate(
     }  # fmt: skip
     rep = run_calibration(
         images, labels, out, cv=cv, backend=backend, emotions=emotions, ignore_unknown=ignore_unknown,
-        method=method, C=c, bootstrap=bootstrap, seed=seed, workers=workers,
+        method=method, model=model, prior=prior, C=c, bootstrap=bootstrap, seed=seed, workers=workers,
         detectors=detectors.split(",") if detectors else None, progress=progress and sys.stderr.isatty(),
         **{k: v for k, v in options.items() if v is not None},
     )  # fmt: skip

@@ -21,16 +21,9 @@ from harmony_eval.calibrated import Calibration, RegionModel, prediction_feature
 from harmony_eval.pipeline import Scorer
 
 from .features import Scored, rescore
-from .fit import (
-    TARGET_MODEL,
-    FitOptions,
-    feature_names,
-    fit_model,
-    fit_verdict_thresholds,
-    full_proba,
-    matrix,
-)
+from .fit import TARGET_MODEL, FitOptions, fit_model, full_proba, matrix
 from .labels import VERDICTS, Labels
+from .thresholds import fit_verdict_thresholds
 
 
 @dataclass
@@ -44,7 +37,10 @@ class Dataset:
     named: list[dict[str, float] | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.named = [prediction_features(s.pred, self.emotions) if s.ok else None for s in self.items]
+        pool_weights = self.scorer.config.pool_weights
+        self.named = [
+            prediction_features(s.pred, self.emotions, pool_weights) if s.ok else None for s in self.items
+        ]
 
     def label(self, i: int, target: str) -> str | None:
         return self.labels.rows[i].get(target)  # type: ignore[return-value]
@@ -68,23 +64,26 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def build_calibration(ds: Dataset, idx: list[int], opts: FitOptions) -> Calibration:
-    """Every model the labels in ``idx`` allow, plus verdict thresholds when verdicts are labelled."""
+def build_calibration(ds: Dataset, idx: list[int], opts: FitOptions, strict: bool = True) -> Calibration:
+    """Every model the labels in ``idx`` allow, plus verdict thresholds when verdicts are labelled.
+    ``strict=False`` (cross-validation folds): a target too small to fit in this fold gets no model,
+    i.e. the backend's reading, instead of an error."""
     models: dict[str, RegionModel] = {}
     for target, model in TARGET_MODEL.items():
         if target not in ds.labels.targets:
             continue
         rows = [i for i in idx if ds.usable(i, target)]
-        named = [ds.named[i] for i in rows]
-        names = feature_names(named, model)
-        if not names:
-            raise ValueError(f"`{target}` labels: the backend gave no {model} features for any image")
         y = [ds.label(i, target) for i in rows]
-        models[model] = fit_model(
-            matrix(named, names), y, model=model, label=target, features=names, opts=opts
-        )
+        try:
+            models[model] = fit_model(
+                [ds.named[i] for i in rows], y, model=model, label=target, opts=opts, vocabulary=ds.emotions
+            )
+        except ValueError:
+            if strict:
+                raise
     cal = Calibration(
         emotions=list(ds.emotions), models=models, backend=ds.scorer.backend_name, versions=_versions(),
+        pool_weights=dict(ds.scorer.config.pool_weights),
         training={"created_by": "harmony-eval calibrate", "labels": ds.labels.source, "n_images": len(idx)},
     )  # fmt: skip
     if "verdict" in ds.labels.targets:
@@ -120,7 +119,7 @@ def _vec(p: dict[str, float] | None, classes: list[str]) -> np.ndarray:
 
 
 def _splits(ds: Dataset, cv: int | None, seed: int) -> list[tuple[list[int], list[int]]]:
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     idx = [i for i, s in enumerate(ds.items) if s.row.get("status") in ("ok", "no_face")]
     key = []
@@ -134,9 +133,12 @@ def _splits(ds: Dataset, cv: int | None, seed: int) -> list[tuple[list[int], lis
     if cv is not None:
         if cv < 2 or cv > len(idx):
             raise ValueError(f"--cv {cv}: expected 2 <= K <= the {len(idx)} scorable labelled images")
+        # stratified unless no class has K images (StratifiedKFold refuses that): then plain folds
+        largest = max(key.count(k) for k in set(key))
+        splitter = StratifiedKFold if largest >= cv else KFold
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            folds = StratifiedKFold(cv, shuffle=True, random_state=seed).split(np.zeros(len(idx)), key)
+            folds = splitter(cv, shuffle=True, random_state=seed).split(np.zeros(len(idx)), key)
             return [([idx[j] for j in tr], [idx[j] for j in te]) for tr, te in folds]
     counts = {k: key.count(k) for k in key}
     strat = key if min(counts.values()) >= 2 else None
@@ -155,15 +157,18 @@ def evaluate(ds: Dataset, opts: FitOptions, cv: int | None = None) -> dict[str, 
         d["y"].append(y), d["before"].append(before), d["after"].append(after)
 
     for train, test in _splits(ds, cv, opts.seed):
-        cal = build_calibration(ds, train, opts)
+        cal = build_calibration(ds, train, opts, strict=False)
         rows = dict(zip(test, calibrated_rows(ds, cal, test), strict=True))
         for i in test:
             s = ds.items[i]
             for target, model in TARGET_MODEL.items():
                 if target in ds.labels.targets and ds.usable(i, target):
-                    m = cal.models[model]
-                    after = full_proba(m, matrix([ds.named[i]], m.features), ds.emotions)[0]
                     before = s.row["probs"] if model == "face" else s.row["regions"][model]["probs"]
+                    m = cal.models.get(model)  # None: too few labels in this fold, backend reading stands
+                    after = (
+                        full_proba(m, matrix([ds.named[i]], m.features), ds.emotions)[0] if m
+                        else _vec(before, ds.emotions)
+                    )  # fmt: skip
                     add(model, ds.label(i, target), _vec(before, ds.emotions), after)
                     if model == "face":
                         add(

@@ -49,9 +49,21 @@ METHODS = ("sigmoid", "temperature", "none")
 _LOGP_FLOOR = 1e-4  # same floor as agreement.pool: a 0 from a backend must not become -inf
 
 
-def prediction_features(pred: RegionPrediction, emotions: list[str]) -> dict[str, float]:
-    """Every named scalar a calibrated model may read from one backend prediction."""
+def prediction_features(
+    pred: RegionPrediction, emotions: list[str], pool_weights: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Every named scalar a calibrated model may read from one backend prediction. With
+    ``pool_weights`` also ``pooled:logp_<emotion>``: the log of the pipeline's holistic reading
+    (``agreement.pool`` of eyes, brows, mouth, face), i.e. the uncalibrated tool's ``probs``."""
     out: dict[str, float] = {}
+    if pool_weights:
+        from .agreement import as_vector, pool
+
+        readings = {r: as_vector(p, emotions) if p else None for r, p in pred.probs.items()}
+        pooled = pool({r: readings.get(r) for r in ("eyes", "brows", "mouth", "face")}, pool_weights)
+        if pooled is not None:
+            for e, v in zip(emotions, pooled, strict=True):
+                out[f"pooled:logp_{e}"] = math.log(max(float(v), _LOGP_FLOOR))
     for region, vec in pred.features.items():
         names = pred.feature_names.get(region) or [f"f{i}" for i in range(len(vec))]
         for n, v in zip(names, np.asarray(vec, dtype=float).reshape(-1), strict=True):
@@ -164,6 +176,7 @@ class Calibration:
     models: dict[str, RegionModel]
     verdict_thresholds: dict[str, Any] = field(default_factory=dict)
     backend: str = ""
+    pool_weights: dict[str, float] = field(default_factory=dict)  # for the pooled:logp_* features
     versions: dict[str, str] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     source: str = ""
@@ -193,7 +206,7 @@ class Calibration:
                 f"scoring uses {list(emotions)}; score with --emotions {','.join(self.emotions)} or refit"
             )
         self.check_features(pred)
-        named = prediction_features(pred, list(emotions))
+        named = prediction_features(pred, list(emotions), self.pool_weights)
         probs = dict(pred.probs)
         for region, m in self.models.items():
             if region != "face" and pred.probs.get(region) is None:
@@ -211,6 +224,7 @@ class Calibration:
             "version": VERSION,
             "emotions": list(self.emotions),
             "backend": self.backend,
+            "pool_weights": self.pool_weights,
             "models": {r: m.to_dict() for r, m in self.models.items()},
             "verdict_thresholds": self.verdict_thresholds,
             "versions": self.versions,
@@ -240,8 +254,8 @@ class Calibration:
         thresholds = d.get("verdict_thresholds") or {}
         _check_thresholds(thresholds, where)
         return cls(
-            list(d["emotions"]), models, thresholds, d.get("backend", ""), d.get("versions", {}),
-            d.get("training", {}), source,
+            list(d["emotions"]), models, thresholds, d.get("backend", ""), d.get("pool_weights") or {},
+            d.get("versions", {}), d.get("training", {}), source,
         )  # fmt: skip
 
     @classmethod

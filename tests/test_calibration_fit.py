@@ -11,7 +11,15 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
 
 from calibration import metrics as M
-from calibration.fit import FitOptions, fit_estimator, fit_model, fit_verdict_thresholds, verdicts_for
+from calibration.fit import (
+    FitOptions,
+    FixedLogits,
+    fit_estimator,
+    fit_full_model,
+    fit_model,
+    fit_scaling_model,
+)
+from calibration.thresholds import fit_verdict_thresholds, verdicts_for
 from harmony_eval.calibrated import Calibration, prediction_features
 from harmony_eval.types import RegionPrediction
 from harmony_eval.verdict import VerdictConfig
@@ -73,7 +81,7 @@ def test_json_model_reproduces_sklearn_exactly(method, k):
     opts = FitOptions(method=method)
     est, *_ = fit_estimator(X, y, opts)
     names = [f"mouth:f{i}" for i in range(X.shape[1])]
-    m = fit_model(X, y, model="face", label="emotion", features=names, opts=opts)
+    m = fit_full_model(X, y, model="face", label="emotion", features=names, opts=opts)
     np.testing.assert_allclose(m.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-12)
     cal = Calibration(EMOTIONS, {"face": m}, {"perfect_harmony": 0.65})
     text = cal.dumps()
@@ -85,10 +93,71 @@ def test_json_model_reproduces_sklearn_exactly(method, k):
 def test_rare_classes_are_left_out_and_recorded():
     X, y = synthetic(n=60, k=3)
     y[0] = "angry"  # one image of a class: cannot be calibrated
-    m = fit_model(
-        X, y, model="face", label="emotion", features=[f"a:{i}" for i in range(6)], opts=FitOptions()
-    )
+    named = [{f"a:{i}": v for i, v in enumerate(row)} for row in X]
+    m = fit_model(named, y, model="face", label="emotion", opts=FitOptions(model="full"))
     assert "angry" not in m.classes and m.summary["dropped_classes"] == ["angry"]
+
+
+def backend_readings(n=90, seed=0, informative=True):
+    """Named features as a backend gives them: its own mouth reading (logp) right ~70 % of the time
+    when ``informative`` (uniform otherwise), plus a measurement that carries the label, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(EMOTIONS, n)
+    named = []
+    for t in y:
+        p = np.full(4, 0.1)
+        p[EMOTIONS.index(t if rng.random() < 0.7 else rng.choice(EMOTIONS))] = 0.7
+        p = p if informative else np.full(4, 0.25)
+        d = {f"mouth:logp_{e}": float(np.log(v)) for e, v in zip(EMOTIONS, p, strict=True)}
+        d["mouth:curve"] = (
+            float(EMOTIONS.index(t) + rng.normal(0, 0.3)) if not informative else float(rng.normal())
+        )
+        d.update({f"mouth:noise{j}": float(rng.normal()) for j in range(8)})
+        named.append(d)
+    return named, y
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "temperature", "none"])
+def test_scaling_model_reproduces_sklearn_on_the_backend_reading(method):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import KFold
+
+    named, y = backend_readings()
+    m = fit_scaling_model(named, y, model="mouth", label="mouth", opts=FitOptions(method=method))
+    X = np.array([[d[f"mouth:logp_{c}"] for c in m.classes] for d in named])
+    fixed = FixedLogits().fit(X, y)
+    ref = fixed
+    if method != "none":  # the reference: scikit-learn's own calibration, balanced class weights
+        ref = CalibratedClassifierCV(FrozenEstimator(fixed), method=method, cv=KFold(2))
+        counts = {c: int((y == c).sum()) for c in set(y)}
+        with pytest.warns(UserWarning, match="sample_weight"):
+            ref.fit(X, y, sample_weight=np.array([len(y) / (len(counts) * counts[t]) for t in y]))
+    # sigmoid / none: scikit-learn's own maps copied; temperature: our 1-D fit of the same objective
+    # (class-weighted log loss) with another optimiser, so equal to optimiser tolerance
+    atol = 1e-6 if method == "temperature" else 1e-12
+    np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), rtol=0, atol=atol)
+    if method == "temperature":  # one temperature never changes which emotion is on top
+        assert (m.predict_proba(X).argmax(1) == X.argmax(1)).all()
+
+
+def test_auto_keeps_the_backend_reading_when_the_rest_is_noise():
+    named, y = backend_readings(n=40, informative=True)
+    m = fit_model(named, y, model="mouth", label="mouth", opts=FitOptions())
+    assert m.summary["kind"] == "scaling"  # 40 labels: learning 10 noisy features loses to the backend
+    ll = m.summary["cv_log_loss"]  # every candidate's cross-validated log loss, for the record
+    assert min(v for c, v in ll.items() if c.startswith("scaling")) < min(
+        v for c, v in ll.items() if c.startswith("full")
+    )
+
+
+def test_auto_learns_from_features_when_the_backend_reading_is_blind():
+    named, y = backend_readings(n=90, informative=False)
+    m = fit_model(named, y, model="mouth", label="mouth", opts=FitOptions())
+    assert m.summary["kind"] == "full"  # the curve measurement carries what the flat reading lacks
+    X = np.array([[d.get(f, np.nan) for f in m.features] for d in named])
+    acc = np.mean(np.array(m.classes)[m.predict_proba(X).argmax(1)] == y)
+    assert acc > 0.6  # well above the 0.25 of the blind reading
 
 
 def _prediction(mouth_curve: float, with_mouth: bool = True) -> RegionPrediction:
@@ -112,7 +181,7 @@ def _fitted_mouth_calibration() -> Calibration:
     names = ["mouth:curve", "mouth:open", "mouth:logp_happy"]
     X = np.array([[d[n] for n in names] for d in named])
     y = np.where(curves > 0.3, "happy", np.where(curves < -0.3, "sad", "neutral"))
-    m = fit_model(X, y, model="mouth", label="mouth", features=names, opts=FitOptions())
+    m = fit_full_model(X, y, model="mouth", label="mouth", features=names, opts=FitOptions())
     return Calibration(EMOTIONS, {"mouth": m}, backend="test")
 
 

@@ -1,0 +1,92 @@
+"""`harmony-eval calibrate` end to end on faces drawn in the test (known expression per region), through
+the real pipeline (detection + anatomy backend), then `score --calibration` with the file it wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from harmony_eval.cli import main
+from harmony_eval.render import render_face
+
+EMOTIONS = ["neutral", "happy", "sad", "angry"]
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "ece_before", "ece_after")
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """20 coherent faces (5 per emotion, different styles) + 4 region-mismatched ones, with labels."""
+    d = tmp_path_factory.mktemp("labelled")
+    rows = []
+    for e in EMOTIONS:
+        for seed in range(5):
+            name = f"{e}_{seed}.png"
+            render_face(e, e, e, size=320, seed=seed).save(d / name)
+            rows.append({"file": name, "notes": "drawn", "emotion": e, "mouth": e, "verdict": "perfect"})
+    for i, (eyes, mouth) in enumerate(
+        [("angry", "happy"), ("sad", "happy"), ("happy", "sad"), ("angry", "neutral")]
+    ):
+        name = f"mismatch_{i}.png"
+        render_face(eyes, eyes, mouth, size=320, seed=10 + i).save(d / name)
+        rows.append({"file": name, "notes": "", "emotion": "", "mouth": mouth, "verdict": "broken"})
+    with open(d / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return d
+
+
+@pytest.mark.slow
+def test_calibrate_end_to_end_then_score_with_it(labelled, tmp_path):
+    out = tmp_path / "cal"
+    argv = [
+        "calibrate",
+        "--images",
+        str(labelled),
+        "--labels",
+        str(labelled / "labels.csv"),
+        "--out",
+        str(out),
+    ]
+    rc = main([*argv, "--cv", "3", "--backend", "anatomy", "--bootstrap", "100", "--no-progress"])
+    assert rc == 0
+    for name in ("calibration.json", "report.md", "report.html", "report.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "plots").glob("confusion_*.png")) and list((out / "plots").glob("reliability_*.png"))
+    rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert rep["cv"] == 3 and rep["n"] == 24
+    for target in ("face", "mouth", "verdict"):
+        for k in METRICS[:4]:
+            lo, hi = rep[target]["ci95"][k]
+            assert lo <= rep[target][k] <= hi, (target, k)
+    assert rep["face"]["n"] == 20 and rep["mouth"]["n"] >= 20  # the 4 mismatches have no face label
+    assert (
+        rep["face"]["ece_after"] is not None and rep["verdict"]["ece_after"] is None
+    )  # a verdict is no probability
+    # drawn expressions are clear: out-of-fold, the calibrated face model beats chance (0.25) by far
+    assert rep["face"]["balanced_accuracy"] >= 0.5
+    cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
+    assert set(cal["models"]) == {"face", "mouth"} and set(cal["verdict_thresholds"]) == {
+        "perfect_harmony",
+        "broken_harmony",
+    }
+    assert "<img" in (out / "report.html").read_text(encoding="utf-8")
+
+    import harmony_eval
+
+    df = harmony_eval.score(str(labelled), backend="anatomy", calibration=str(out / "calibration.json"))
+    ok = df[df["status"] == "ok"]
+    assert len(ok) >= 20
+    for probs in ok["regions"].map(lambda r: r["mouth"]["probs"]).dropna():
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)  # calibrated readings are distributions
+
+
+def test_unknown_labels_exit_2_with_the_vocabulary(labelled, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,emotion\nhappy_0.png,joyful\nsad_0.png,sad\n", encoding="utf-8")
+    argv = ["calibrate", "--images", str(labelled), "--labels", str(bad), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--backend", "anatomy", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "emotion=joyful" in err and "neutral" in err and "--ignore-unknown" in err
