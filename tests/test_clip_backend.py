@@ -82,10 +82,16 @@ def test_predict_shapes_and_distributions(model, faces):
         for r in REGIONS:
             assert list(p.probs[r]) == EMOTIONS  # vocabulary order kept
             assert sum(p.probs[r].values()) == pytest.approx(1.0, abs=1e-6)
-            assert p.features[r].shape == (d + len(EMOTIONS),)  # embedding + one zero-shot score per emotion
-            assert p.feature_names[r][-len(EMOTIONS) :] == [f"zs_{e}" for e in EMOTIONS]
+            names = p.feature_names[r]
+            anat = [n for n in names if n.startswith("anat_")]
+            assert p.features[r].shape == (len(names),) == (d + len(EMOTIONS) + len(anat),)
+            assert names[d : d + len(EMOTIONS)] == [f"zs_{e}" for e in EMOTIONS]  # one zero-shot score each
+            assert bool(anat) == (r in ("eyes", "brows", "mouth"))  # drawn anatomy always rides along
             assert np.linalg.norm(p.features[r][:d]) == pytest.approx(1.0, abs=1e-5)  # normalised embedding
         assert 0.0 <= p.quality["sharpness"] <= 1.0
+        assert (
+            p.quality["eyes_visible"] > 0.3 and p.quality["mouth_visible"] > 0.3
+        )  # drawn: no missing_* flag
     assert b.stats["encoder_calls"] == 1  # the 12 crops of both faces went through together
 
 
@@ -114,6 +120,7 @@ def test_ensembling_and_probs_equal_hand_computation(model, faces):
     z = scale * (w @ emb)
     hand = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     np.testing.assert_allclose([pred.probs["mouth"][e] for e in EMOTIONS], hand, atol=1e-5)
+    np.testing.assert_allclose(pred.features["mouth"][: len(emb)], emb, atol=1e-5)  # the crop's embedding
 
 
 def test_text_embeddings_computed_once_per_vocabulary(model, faces):
@@ -204,3 +211,27 @@ def test_local_checkpoint_loads_those_weights(tmp_path, model, faces):
     ref = backend(model)
     p, q = loaded.predict(faces[:1], EMOTIONS)[0], ref.predict(faces[:1], EMOTIONS)[0]
     np.testing.assert_allclose(p.features["face"], q.features["face"], atol=1e-5)  # same weights, same output
+
+
+def test_backend_plugs_into_score_and_the_output_contract(tmp_path):
+    import harmony_eval
+    from harmony_eval.pipeline import ROW_KEYS
+    from harmony_eval.render import render_face
+
+    cfg = tmp_path / "tiny-clip-score.json"
+    cfg.write_text(json.dumps(TINY_CFG), encoding="utf-8")
+    images = [np.asarray(render_face(e, e, e, size=320, seed=i)) for i, e in enumerate(["happy", "sad"])]
+    opts = dict(
+        clip_model=str(cfg), clip_random_init=True, clip_device="cpu", clip_embed_cache=str(tmp_path / "c")
+    )
+    df = harmony_eval.score(images, backend="clip", **opts)
+    assert list(df.columns) == list(ROW_KEYS)
+    for _, row in df.iterrows():
+        assert row["status"] == "ok" and row["backend"] == "clip"
+        assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+        for r in REGIONS:
+            box, probs = row["regions"][r]["box"], row["regions"][r]["probs"]
+            assert (probs is not None) == (box is not None), r  # every region with a box is read
+        assert row["verdict"] in ("perfect", "acceptable", "broken") and row["reason"]
+    again = harmony_eval.score(images, backend="clip", **opts)  # from the embedding cache
+    assert again["probs"].tolist() == df["probs"].tolist()  # same rows, no encoder needed

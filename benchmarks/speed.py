@@ -1,0 +1,186 @@
+"""Speed of the scoring pipeline; prints numbers (a benchmark, not a timed test).
+
+    python benchmarks/speed.py --backend anatomy --workers 2 --json
+    python benchmarks/speed.py --backend clip --clip-model ViT-B-32 --random-init --json
+
+``anatomy``: ``images_per_s`` of ``harmony_eval.score`` over the bundled ``examples/`` (repeated
+``--repeat`` times so that worker start-up is amortised as in a real folder). Goal: >= 5 img/s on two
+cores with ``--workers 2``.
+
+``clip`` (one JSON object):
+
+- ``encoder_crops_per_s``: the bare image encoder on the very crops the pipeline cuts, already
+  preprocessed, at the backend's batch size;
+- ``pipeline_crops_per_s``: the same crops through ``harmony_eval.score`` end to end (load, detect,
+  crop, encode, agree, verdict) with an empty embedding cache; ``ratio`` = pipeline / encoder (goal
+  >= 0.8: the pipeline adds little around the encoder);
+- ``rescore_speedup``: the region stage (``ClipBackend.predict``: crops -> embeddings -> zero-shot
+  probabilities) run again from the embedding cache, vs the first run (goal >= 50);
+- ``rescore_pipeline_speedup``: the same for a whole second ``score`` call (it repeats detection).
+
+The model is loaded and the prompts encoded once before timing (a warm-up call); ``--random-init``
+times the architecture without downloading weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _images(folder: Path, repeat: int) -> list[str]:
+    from harmony_eval.imageio import list_images
+
+    files = [str(p) for p in list_images([str(folder)])]
+    if not files:
+        raise FileNotFoundError(f"--images {folder}: no images found")
+    return files * max(1, repeat)
+
+
+def anatomy_speed(images: Path, workers: int = 2, repeat: int = 3) -> dict[str, Any]:
+    """Images per second of the offline pipeline, end to end (worker start-up included)."""
+    import harmony_eval
+
+    files = _images(images, repeat)
+    harmony_eval.score(files[:1], backend="anatomy")  # imports and first-use set-up, not per image
+    t0 = time.perf_counter()
+    df = harmony_eval.score(files, backend="anatomy", workers=workers)
+    dt = time.perf_counter() - t0
+    return {
+        "backend": "anatomy", "images": len(files), "workers": workers, "cpus": os.cpu_count(),
+        "seconds": round(dt, 3), "images_per_s": round(len(files) / dt, 2),
+        "ok": int((df["status"] == "ok").sum()),
+    }  # fmt: skip
+
+
+def _prepared_inputs(files: list[str], scorer) -> list:
+    from harmony_eval.types import FaceInput
+
+    out = []
+    for f in files:
+        p = scorer.prepare(f, f)
+        if p.error is None and p.faces:
+            out.append(FaceInput(p.image, p.faces[0], p.regions, p.key))
+    return out
+
+
+def clip_speed(
+    images: Path, repeat: int = 1, workers: int = 1, batch_size: int = 64, **clip: Any
+) -> dict[str, Any]:
+    """The ``clip`` figures of the module docstring."""
+    import numpy as np
+    import torch
+
+    import harmony_eval
+    from harmony_eval.backends.clip import ClipBackend, crop_square
+    from harmony_eval.pipeline import Scorer
+    from harmony_eval.types import REGIONS
+
+    files = _images(images, repeat)
+    tmp = Path(tempfile.mkdtemp(prefix="harmony_speed_"))
+    opts = {**clip, "clip_batch_size": batch_size}
+    harmony_eval.score(files[:1], backend="clip", clip_embed_cache=str(tmp / "warm"), **opts)  # warm-up
+
+    t0 = time.perf_counter()
+    df = harmony_eval.score(
+        files, backend="clip", workers=workers, clip_embed_cache=str(tmp / "cold"), **opts
+    )
+    t_pipe = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    harmony_eval.score(files, backend="clip", workers=workers, clip_embed_cache=str(tmp / "cold"), **opts)
+    t_pipe_again = time.perf_counter() - t0
+    n_crops = sum(
+        1
+        for _, row in df.iterrows()
+        if row["status"] == "ok"
+        for r in REGIONS
+        if row["regions"][r]["box"] is not None
+    )
+
+    # the same crops, prepared outside the clock, through the bare encoder at the same batch size
+    scorer = Scorer(backend="clip", **opts)
+    inputs = _prepared_inputs(files, scorer)
+    backend: ClipBackend = scorer.backend
+    lc = backend.clip
+    crops = [
+        crop_square(inp.image, inp.face.box if r == "face" else inp.regions[r], backend.margin, lc.image_size)
+        for inp in inputs for r in REGIONS if (inp.face.box if r == "face" else inp.regions.get(r)) is not None
+    ]  # fmt: skip
+    mean, std = torch.tensor(lc.mean).view(1, 3, 1, 1), torch.tensor(lc.std).view(1, 3, 1, 1)
+    x = (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+    lc.encode_image(x[:2])  # first-call allocations
+    t0 = time.perf_counter()
+    for i in range(0, len(x), batch_size):
+        lc.encode_image(x[i : i + batch_size])
+    if lc.device.type == "cuda":
+        torch.cuda.synchronize()
+    t_enc = time.perf_counter() - t0
+
+    # region stage from an empty cache, then again from the cache (a new backend: nothing in memory)
+    emotions = scorer.emotions
+    cold = ClipBackend(**{**opts, "clip_embed_cache": str(tmp / "stage")})
+    t0 = time.perf_counter()
+    cold.predict(inputs, emotions)
+    t_stage = time.perf_counter() - t0
+    warm = ClipBackend(**{**opts, "clip_embed_cache": str(tmp / "stage")})
+    t0 = time.perf_counter()
+    warm.predict(inputs, emotions)
+    t_stage_again = time.perf_counter() - t0
+    assert warm.stats["crops_encoded"] == 0, "the second run must come from the cache"
+
+    enc_rate, pipe_rate = len(crops) / t_enc, n_crops / t_pipe
+    return {
+        "backend": "clip", "model": lc.model_id, "device": str(lc.device), "images": len(files),
+        "faces": len(inputs), "crops": n_crops, "batch_size": batch_size, "workers": workers,
+        "encoder_crops_per_s": round(enc_rate, 2), "pipeline_crops_per_s": round(pipe_rate, 2),
+        "ratio": round(pipe_rate / enc_rate, 3),
+        "rescore_speedup": round(t_stage / t_stage_again, 1),
+        "rescore_pipeline_speedup": round(t_pipe / t_pipe_again, 2),
+        "seconds": {
+            "pipeline": round(t_pipe, 3), "pipeline_rescore": round(t_pipe_again, 3), "encoder": round(t_enc, 3),
+            "region_stage": round(t_stage, 3), "region_stage_rescore": round(t_stage_again, 4),
+        },
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backend", choices=["anatomy", "clip"], default="anatomy")
+    ap.add_argument("--images", type=Path, default=ROOT / "examples")
+    ap.add_argument("--workers", type=int, default=None, help="default: 2 (anatomy), 1 (clip)")
+    ap.add_argument("--repeat", type=int, default=None, help="pass over the images this many times")
+    ap.add_argument("--clip-model", default="ViT-B-32")
+    ap.add_argument("--clip-pretrained", default="laion2b_s34b_b79k")
+    ap.add_argument("--clip-loader", default="open_clip")
+    ap.add_argument("--clip-device", default="auto")
+    ap.add_argument("--clip-precision", default="auto")
+    ap.add_argument("--random-init", action="store_true", help="random weights: time without downloading")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    a = ap.parse_args(argv)
+    if a.backend == "anatomy":
+        out = anatomy_speed(a.images, workers=a.workers or 2, repeat=a.repeat or 3)
+    else:
+        out = clip_speed(
+            a.images, repeat=a.repeat or 1, workers=a.workers or 1, batch_size=a.batch_size,
+            clip_model=a.clip_model, clip_pretrained=a.clip_pretrained, clip_loader=a.clip_loader,
+            clip_device=a.clip_device, clip_precision=a.clip_precision, clip_random_init=a.random_init,
+        )  # fmt: skip
+    if a.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:>26}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
