@@ -11,7 +11,10 @@ and ``harmony-eval score`` run): the detector cascade (animeface, MediaPipe when
 - ``afc``: 88 tight grayscale TV-anime crops (350 px), 69 with a 4-class label;
 - ``zundamon``: faces composed from the PSD layers of ``parts.csv`` as full 1082 x 1650 sprites (base
   first, then brows, eyes, mouth, tears): 15 agreeing faces and 30 region-swapped ones (eyes or mouth
-  taken from a clashing emotion), written as PNGs to a temporary folder.
+  taken from a clashing emotion), written as PNGs to a temporary folder;
+- ``seraphina_swap``: real faces whose mouth and upper face come from different expressions: the
+  mouth patch of one labelled sprite blended (feathered) into another with a different label, two
+  per labelled sprite (22), transparent background kept. The labelled sprites are the originals.
 
 Figures (``--json`` writes them): face-found rate; 4-class balanced accuracy of the row's ``emotion``
 (per set and pooled); false ``missing_mouth`` / ``missing_eyes`` / ``blurry`` flags (every face here
@@ -40,7 +43,7 @@ import numpy as np
 from benchmarks.anatomy_eval import Zundamon, auc, balanced_accuracy, zundamon_faces
 
 FOUR = ["neutral", "happy", "sad", "angry"]
-DATASETS = ("seraphina", "afc", "zundamon")
+DATASETS = ("seraphina", "afc", "zundamon", "seraphina_swap")
 FLAGS = ("missing_mouth", "missing_eyes", "blurry")
 #: Tight crops whose mouth lies outside the picture (checked by eye on all 88): a missing_mouth flag on
 #: them is right, so they are left out of the false-flag rate. Every other face here has both eyes
@@ -100,6 +103,39 @@ def zundamon_cases(root: Path, out_dir: Path) -> list[Case]:
         Image.fromarray(z.compose(zf.brows, zf.eyes, zf.mouth, full=True)).save(path)
         kind = "swapped" if zf.swapped else "original"
         out.append(Case(str(path), "zundamon", zf.label if zf.label in FOUR else None, None, kind))
+    return out
+
+
+#: Mouth patch of the 608 x 920 seraphina sprites (x0, y0, x1, y1): animeface's mouth boxes on the 28
+#: sprites lie in x 256-292, y 244-266; the nose (y < 230) and eyes stay outside it.
+_SER_MOUTH = (226, 232, 316, 282)
+
+
+def seraphina_swaps(root: Path, out_dir: Path, per_face: int = 2) -> list[Case]:
+    """Sprites whose mouth patch comes from a labelled sprite of another emotion (seeded choice), the
+    patch feathered in with a Gaussian (sigma 4 px) so no seam is drawn; label = the upper face's."""
+    import cv2
+    from PIL import Image
+
+    rows = [r for r in csv.DictReader((root / "labels.csv").open(encoding="utf-8")) if r["emotion"] in FOUR]
+    px = {
+        r["file"]: np.asarray(Image.open(root / r["file"]).convert("RGBA")).astype(np.float32) for r in rows
+    }
+    x0, y0, x1, y1 = _SER_MOUTH
+    rng = np.random.default_rng(0)
+    out = []
+    for r in rows:
+        upper = px[r["file"]]
+        alpha = np.zeros(upper.shape[:2], np.float32)
+        alpha[y0:y1, x0:x1] = 1.0
+        alpha = cv2.GaussianBlur(alpha, (0, 0), 4.0)[:, :, None]
+        donors = [d for d in rows if d["emotion"] != r["emotion"]]
+        for j in rng.choice(len(donors), size=min(per_face, len(donors)), replace=False):
+            d = donors[int(j)]
+            mixed = upper * (1 - alpha) + px[d["file"]] * alpha
+            path = out_dir / f"s_{Path(r['file']).stem}_{Path(d['file']).stem}.png"
+            Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8), "RGBA").save(path)
+            out.append(Case(str(path), "seraphina_swap", r["emotion"], None, "swapped"))
     return out
 
 
@@ -211,24 +247,32 @@ def compute_figures(scored: list[Scored], scorer) -> dict[str, Any]:
     fig["all_found"] = float(np.mean([_ok(s) for s in scored]))
     for flag in FLAGS:
         fig[f"all_false_{flag}"] = _false_rate([s for s in scored if _ok(s)], flag)
-    # Harmony of agreeing vs region-swapped zundamon faces (4-class labels: the default vocabulary).
-    z = [s for s in scored if s.case.dataset == "zundamon" and s.case.label]
-    pos = [s.row["harmony"] or 0.0 for s in z if s.case.kind == "original"]
-    neg = [s.row["harmony"] or 0.0 for s in z if s.case.kind == "swapped"]
-    fig["auc_swap"] = auc(pos, neg) if pos and neg else 0.0
-    # ... and with the agreeing face's emotion as target (target_match joins harmony).
+    # Harmony of agreeing vs region-swapped faces (4-class labels: the default vocabulary), without a
+    # target (only the regions speak), and with the agreeing face's emotion as target.
     hw = scorer.config.harmony_weights
 
-    def with_target(s: Scored) -> float:
-        sc = dict(s.row["scores"])
-        sc["target_match"] = (s.row["probs"] or {}).get(s.case.label, 0.0)
+    def harmony(s: Scored, target: bool) -> float:
+        """The row's harmony recomputed from its scores: without ``target_match`` (seraphina originals
+        were scored with their label as target, the swaps without), or with the label as target."""
+        sc = {k: v for k, v in s.row["scores"].items() if k != "target_match"}
+        if target:
+            sc["target_match"] = (s.row["probs"] or {}).get(s.case.label, 0.0)
         return agreement.harmony(sc, hw) or 0.0
 
-    fig["auc_swap_target"] = auc(
-        [with_target(s) for s in z if s.case.kind == "original"],
-        [with_target(s) for s in z if s.case.kind == "swapped"],
-    )
-    fig["n_swap_pos"], fig["n_swap_neg"] = len(pos), len(neg)
+    sets = {
+        "zundamon": [s for s in scored if s.case.dataset == "zundamon" and s.case.label],
+        "seraphina": [
+            s for s in scored if s.case.dataset in ("seraphina", "seraphina_swap") and s.case.label
+        ],
+    }
+    sets["all"] = sets["zundamon"] + sets["seraphina"]
+    for name, z in sets.items():
+        orig = [s for s in z if s.case.kind != "swapped"]
+        swap = [s for s in z if s.case.kind == "swapped"]
+        for suffix, target in (("", False), ("_target", True)):
+            pos, neg = [harmony(s, target) for s in orig], [harmony(s, target) for s in swap]
+            fig[f"auc_swap_{name}{suffix}"] = auc(pos, neg) if pos and neg else 0.0
+        fig[f"n_swap_{name}"] = [len(orig), len(swap)]
     fig["cv_refit_ba4"] = cv_refit(scored, scorer.backend.params, scorer.config.pool_weights)
     fig["ms_per_face"] = float(np.mean([s.ms for s in scored if _ok(s)]))
     return fig
@@ -247,10 +291,12 @@ def print_table(fig: dict[str, Any]) -> None:
         f"{fig['all_false_missing_mouth']:10.3f} {fig['all_false_missing_eyes']:10.3f} "
         f"{fig['all_false_blurry']:10.3f}"
     )
-    print(
-        f"harmony AUC agreeing vs swapped (zundamon {fig['n_swap_pos']} vs {fig['n_swap_neg']}): "
-        f"{fig['auc_swap']:.3f} (with target: {fig['auc_swap_target']:.3f})"
-    )
+    for name in ("zundamon", "seraphina", "all"):
+        n = fig[f"n_swap_{name}"]
+        print(
+            f"harmony AUC agreeing vs region-swapped, {name} ({n[0]} vs {n[1]}): "
+            f"{fig[f'auc_swap_{name}']:.3f} (target given: {fig[f'auc_swap_{name}_target']:.3f})"
+        )
     print(f"4-class balanced accuracy, refitted (5-fold CV): {fig['cv_refit_ba4']:.3f}")
     print(f"anatomy backend: {fig['ms_per_face']:.1f} ms per face")
 
@@ -270,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--data {root}: missing {missing}; point it at shared/data/dev", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="dev_eval_") as tmp:
-        cases = cases_from_labels(root) + zundamon_cases(root / "zundamon", Path(tmp))
+        cases = (
+            cases_from_labels(root)
+            + zundamon_cases(root / "zundamon", Path(tmp))
+            + seraphina_swaps(root / "seraphina", Path(tmp))
+        )
         scorer = make_scorer(cases, Path(tmp), args.params, args.mediapipe_model)
         scored = score_cases(cases, scorer, progress=not args.no_progress)
         fig = compute_figures(scored, scorer)

@@ -75,6 +75,7 @@ def measure_face(inp: FaceInput) -> FaceMeasurement:
         "right_eye": regions.get("right_eye") or _split(regions.get("eyes"), 1),
     }
     eye_geo: dict[str, tuple[float, float]] = {}
+    eye_mask = np.zeros(cv.lab.shape[:2], bool)
     for name, box in eye_boxes.items():
         if box is None:
             parts[name] = None
@@ -83,6 +84,8 @@ def measure_face(inp: FaceInput) -> FaceMeasurement:
         feats, dbg = _eyes.measure_eye(cv, cbox, inner_is_right=(name == "left_eye"))
         parts[name], debug[name] = feats, dbg
         ys, xs = np.nonzero(dbg["mask"])
+        wx0, wy0 = dbg["window"][:2]
+        eye_mask[ys + wy0, xs + wx0] = True
         if xs.size:
             eye_geo[name] = (float(ys.min() + dbg["window"][1]), float(xs.max() - xs.min() + 1))
     brow_boxes = {
@@ -95,7 +98,7 @@ def measure_face(inp: FaceInput) -> FaceMeasurement:
             continue
         eye = "left_eye" if name == "left_brow" else "right_eye"
         top, ew = eye_geo.get(eye, (None, None))
-        feats, dbg = _brows.measure_brow(cv, cv.to_canvas(box), name == "left_brow", top, ew)
+        feats, dbg = _brows.measure_brow(cv, cv.to_canvas(box), name == "left_brow", top, ew, eye_mask)
         parts[name], debug[name] = feats, dbg
     mouth_box = regions.get("mouth")
     if mouth_box is not None:

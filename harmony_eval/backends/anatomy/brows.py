@@ -40,15 +40,24 @@ def measure_brow(
     inner_is_right: bool,
     eye_top: float | None,
     eye_w: float | None,
+    eye_mask: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict]:
     """Measure one brow in canvas box ``box``. ``eye_top`` / ``eye_w`` (canvas px) place the eye below
-    it (from the eye measurement); ``None`` uses the bottom / width of ``box``."""
-    win = cv.window(box, 0.15, 0.3, 0.15, 0.05, min_pad=3)
+    it (from the eye measurement); ``None`` uses the bottom / width of ``box``. ``eye_mask`` (canvas
+    sized, bool) holds the strokes already taken as eyes: never a brow."""
+    # Wide sides: a slanted brow (the angry V, the raised inner ends of sadness) often runs past the
+    # band placed over the eye box.
+    win = cv.window(box, 0.3, 0.3, 0.3, 0.05, min_pad=3)
     x0, y0, x1, y1 = win
     bh = cv.blackhat[y0:y1, x0:x1]
     t = max(8.0, 0.5 * cv.t_dark)
     mask = (bh > t).astype(np.uint8)
-    # A 1x5 horizontal opening cuts steep strokes (hair strands, which a brow drawn over a fringe
+    if eye_mask is not None:
+        # The upper lash line is the longest, darkest near-horizontal stroke in the band; taken for the
+        # brow it made drooping sad lids read as an angry V on the seraphina sprites.
+        taken = cv2.dilate(eye_mask[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8))
+        mask[taken.astype(bool)] = 0
+    # A 1x7 horizontal opening cuts steep strokes (hair strands, which a brow drawn over a fringe
     # crosses and would otherwise merge with) and keeps brows up to ~50 deg steep.
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, 7), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -58,8 +67,9 @@ def measure_brow(
     cx = 0.5 * (box[0] + box[2]) - x0
     for i in range(1, n):
         x, y, w, h, area = stats[i]
-        if w < 0.25 * bw_box or area < 8 or y == 0 or x == 0 or x + w >= mask.shape[1]:
-            continue  # a brow lies inside its band; strokes crossing the top or sides are hair strands
+        if w < 0.25 * bw_box or area < 8 or y == 0:
+            continue  # a brow lies inside its band; strokes crossing its top are hair strands
+        side = x == 0 or x + w >= mask.shape[1]  # a long brow may run out of a side; hair does too
         ys, xs = np.nonzero(labels == i)
         slope, icept = np.polyfit(xs.astype(float), ys.astype(float), 1)
         angle = abs(np.degrees(np.arctan(slope)))
@@ -68,7 +78,7 @@ def measure_brow(
             continue  # hair strands run steep or meet in a peak; blobs (eyes, hair mass) are thick
         contrast = float(bh[labels == i].mean())
         central = np.exp(-0.5 * ((x + 0.5 * w - cx) / (0.6 * bw_box)) ** 2)
-        score = w * min(contrast / t, 3.0) * central * (1 - angle / 60)
+        score = w * min(contrast / t, 3.0) * central * (1 - angle / 60) * (0.5 if side else 1.0)
         if score > best_score:
             best, best_score, best_info = i, score, (xs, ys, slope, contrast, w)
     if best < 0:
