@@ -9,6 +9,7 @@ Importing the package is cheap: stages import their dependencies when first used
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -53,7 +54,19 @@ def score(
     from .targets import TargetResolver
 
     mapping = targets if isinstance(targets, dict) else None
-    resolver = TargetResolver(emotions, targets_csv=None if mapping else targets, mapping=mapping)
+    roots = (
+        [inputs]
+        if isinstance(inputs, (str, Path))
+        else [p for p in inputs if isinstance(p, (str, Path))]
+        if isinstance(inputs, (list, tuple))
+        else []
+    )
+    resolver = TargetResolver(
+        emotions,
+        targets_csv=None if mapping else targets,
+        mapping=mapping,
+        root=[r for r in roots if Path(r).is_dir()],
+    )
     scorer = Scorer(
         backend=backend,
         emotions=emotions,
@@ -71,7 +84,13 @@ def score(
 
         it = tqdm(it, total=len(jobs), desc="scoring", unit="img")
     rows = list(it)
-    return pd.DataFrame(rows, columns=list(ROW_KEYS))
+    # object columns keep None as None (pandas 3 would turn missing strings into NaN)
+    return pd.DataFrame(
+        {
+            k: pd.Series([r[k] for r in rows], dtype={"harmony": float, "n_faces": "int64"}.get(k, object))
+            for k in ROW_KEYS
+        }
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .resources import emotions_table, resolve_emotions
 
-SOURCES: tuple[str, ...] = ("csv", "manifest", "metadata", "filename", "none")
+SOURCES: tuple[str, ...] = ("mapping", "csv", "manifest", "metadata", "filename", "none")
 MANIFEST_NAME = "manifest.jsonl"
 #: Labels meaning "this image has no target" in a CSV or manifest (the shared label files use
 #: ``other`` and empty cells for "none of the emotions clearly").
@@ -231,8 +231,15 @@ class TargetResolver:
         targets_csv: str | os.PathLike | None = None,
         manifest: str | os.PathLike | None = None,
         root: str | os.PathLike | list[str | os.PathLike] | None = None,
+        mapping: dict[str, str | None] | None = None,
     ):
         self.emotions = resolve_emotions(emotions)
+        # ``mapping``: the Python API's ``targets={path_or_name: emotion}``; keys match the image's
+        # path as given, or its file name. Checked like CSV rows.
+        self._mapping = {str(k): v for k, v in (mapping or {}).items()}
+        bad = sorted({v for v in self._mapping.values() if v is not None and v not in self.emotions})
+        if bad:
+            raise ValueError(f"targets: unknown emotion(s) {bad}; the active vocabulary is {self.emotions}")
         roots = [root] if isinstance(root, (str, os.PathLike)) else list(root or [])
         self.roots = [Path(os.path.realpath(r)) for r in roots if Path(r).is_dir()]
         self._csv = read_targets_csv(targets_csv, self.emotions) if targets_csv else {}
@@ -271,6 +278,10 @@ class TargetResolver:
         """``(emotion or None, source)`` for one image; ``source`` is one of :data:`SOURCES`
         (``"none"`` whenever the emotion is ``None``). ``metadata`` is ``LoadedImage.metadata``."""
         p = Path(path)
+        for key in (str(path), p.name):
+            if key in self._mapping:
+                label = self._mapping[key]
+                return (label, "mapping") if label else (None, "none")
         found, label = self._from_csv(p)
         if found:
             return (label, "csv") if label else (None, "none")
