@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -105,7 +106,15 @@ def _rows(scorer: Scorer, jobs: list[tuple[Any, str]], workers: int) -> Iterator
         pending.clear()
 
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(scorer,)) as pool:
+        # forkserver, not fork: forking a process that already runs MediaPipe / BLAS threads can
+        # deadlock the child on a lock held by a thread that does not exist there (seen here: a
+        # 2-worker test run hung with both children idle).
+        ctx = multiprocessing.get_context(
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(scorer,)
+        ) as pool:
             for out in pool.map(_work, jobs, chunksize=1):
                 if isinstance(out, dict):
                     yield out

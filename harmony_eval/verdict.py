@@ -6,7 +6,8 @@
 
 - broken: a flag from ``broken_flags`` (no face, collage, missing eyes / mouth, blur, wrong emotion),
   ``harmony < broken_harmony``, or at least ``broken_failed_checks`` failed checks;
-- perfect: every check passed, no flag at all, ``harmony >= perfect_harmony``;
+- perfect: every check passed with a margin (``>= perfect_min_check``), no flag at all,
+  ``harmony >= perfect_harmony``;
 - acceptable: everything else.
 """
 
@@ -158,7 +159,8 @@ def decide(
         or len(failed) >= t["broken_failed_checks"]
     ):
         return "broken", failed
-    if not failed and not flags and harmony >= t["perfect_harmony"]:
+    clear = all(scores.get(c) is None or scores[c] >= t.get("perfect_min_check", 0.0) for c in CHECKS)
+    if not failed and not flags and clear and harmony >= t["perfect_harmony"]:
         return "perfect", failed
     return "acceptable", failed
 

@@ -46,6 +46,15 @@ def test_two_failed_checks_are_broken_and_reason_names_the_clash():
     assert text == "mouth reads happy (0.81) but brows read angry (0.85)"  # worst check first
 
 
+def test_a_bare_pass_is_only_acceptable():
+    scores = {
+        "eyes_mouth": 0.9,
+        "brows_tension": CFG.thresholds["checks"]["brows_tension"] + 0.01,
+        "coherence": 0.9,
+    }
+    assert decide(scores, 0.85, [], CFG) == ("acceptable", [])  # brows barely fit the rest of the face
+
+
 def test_one_failed_check_is_acceptable():
     rp = {"eyes": dist("happy"), "brows": dist("neutral"), "mouth": dist("happy")}
     scores = {"eyes_mouth": 0.8, "brows_tension": 0.4, "coherence": 0.7, "target_match": None}
