@@ -35,7 +35,7 @@ _SCORE_LABELS = {"eyes_mouth": "eyes ↔ mouth", "brows_tension": "brows ↔ ten
                  "target_match": "target match"}  # fmt: skip
 _DRAWN = ("face", "brows", "left_eye", "right_eye", "eyes", "mouth")  # drawing order: big boxes first
 _MAX_SIDE, _STRIP = 512, 22  # overlay side limit (px) and the legend strip below the image
-_OVERLAY_VERSION = 2  # part of every overlay name: bump when the drawing changes, so old ones are redrawn
+_OVERLAY_VERSION = 3  # part of every overlay name: bump when the drawing changes, so old ones are redrawn
 
 
 def emotion_colour(emotion: str | None) -> str:
@@ -144,15 +144,19 @@ def draw_overlay(
     face and region boxes drawn in emotion colours, labels "region: emotion p" and a legend strip of
     ``emotions`` (default: the row's vocabulary)."""
     image = image.convert("RGB")
+    zoom = _zoom_box(image.size, row)
+    ox, oy = (zoom[0], zoom[1]) if zoom else (0, 0)
+    if zoom:
+        image = image.crop(zoom)
     w, h = image.size
-    s = min(1.0, max_side / w, (max_side - _STRIP) / h)
+    s = min(2.0 if zoom else 1.0, max_side / w, (max_side - _STRIP) / h)
     size = (max(1, round(w * s)), max(1, round(h * s)))
     canvas = Image.new("RGB", (size[0], size[1] + _STRIP), (255, 255, 255))
-    canvas.paste(image.resize(size, Image.LANCZOS) if s < 1 else image, (0, 0))
+    canvas.paste(image.resize(size, Image.LANCZOS) if s != 1 else image, (0, 0))
     d, font = ImageDraw.Draw(canvas), _font(13)
     placed: list[tuple[float, float, float, float]] = []
     for region, b, top, label in _region_items(row):
-        x0, y0, x1, y1 = (v * s for v in b)
+        x0, y0, x1, y1 = ((v - o) * s for v, o in zip(b, (ox, oy, ox, oy), strict=True))
         colour = _rgb(emotion_colour(top[0] if top else None))
         d.rectangle([x0, y0, x1, y1], outline=(255, 255, 255), width=4 if region == "face" else 3)
         d.rectangle([x0, y0, x1, y1], outline=colour, width=2 if region == "face" else 1)
@@ -188,6 +192,22 @@ def draw_overlay(
         d.text((x + 13, size[1] + 4), e, fill=(40, 40, 40), font=font)
         x += 20 + d.textbbox((0, 0), e, font=font)[2]
     return canvas
+
+
+def _zoom_box(size: tuple[int, int], row: dict) -> tuple[int, int, int, int] | None:
+    """Crop around a lone small face (full-body sprites): its labels would overlap at thumbnail size.
+    The face box grows by 80% of its size on each side; ``None`` keeps the whole image (no face,
+    several faces, or a face already filling a third of the image)."""
+    face = ((row.get("regions") or {}).get("face") or {}).get("box") if isinstance(row, dict) else None
+    if not face or (row.get("n_faces") or 0) > 1:
+        return None
+    w, h = size
+    fx0, fy0, fx1, fy1 = face
+    fw, fh = fx1 - fx0, fy1 - fy0
+    if fw >= w / 3 and fh >= h / 3:
+        return None
+    m = 0.8 * max(fw, fh)
+    return (max(0, int(fx0 - m)), max(0, int(fy0 - m)), min(w, int(fx1 + m)), min(h, int(fy1 + m)))
 
 
 def _overlay_name(row: dict) -> str:

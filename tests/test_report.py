@@ -173,3 +173,20 @@ def test_summary_counts_and_rates(scene):
     # targets: happy x3 (read happy, happy, neutral) and sad (no reading) -> 2 of 4 match
     assert s["target_match_rate"] == pytest.approx(0.5) and s["with_target"] == 4
     assert s["flags"] == {"no_face": 1}
+
+
+def test_a_lone_small_face_is_zoomed_in():
+    img, boxes = render_face_info("happy", "happy", "happy", size=200, seed=1)
+    sprite = Image.new("RGB", (800, 1600), (255, 255, 255))  # a full-body sprite: face 1/4 of the width
+    sprite.paste(img, (300, 100))
+    shifted = {k: (b[0] + 300, b[1] + 100, b[2] + 300, b[3] + 100) for k, b in boxes.items()}
+    zoomed = np.asarray(draw_overlay(sprite, _row("s.png", shifted)))
+    whole = np.asarray(draw_overlay(sprite, _row("s.png", shifted, n_faces=3)))
+    assert whole.shape[0] == 512 and whole.shape[1] == 256, (
+        "with several faces the whole sprite stays in view"
+    )
+
+    def ink(a):  # pixels of the drawn face (not white background, not the legend strip)
+        return int((a[:-22].min(axis=2) < 200).sum())
+
+    assert ink(zoomed) > 3 * ink(whole), "a lone small face is shown much larger than in the whole sprite"
