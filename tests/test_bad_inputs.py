@@ -522,8 +522,10 @@ def _check_rows(rows: list[dict]) -> None:
 
 def test_score_folder_survives_the_whole_corpus(corpus: Path, tmp_path: Path):
     runner = pytest.importorskip("harmony_eval.runner", reason="the runner is not written yet")
-    summary = runner.score_folder(corpus, tmp_path / "out", workers=1, progress=False, report=False)
+    summary = runner.score_folder(corpus, tmp_path / "out", workers=1, progress=False)
     _check_rows(summary.rows)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "ハッピー 笑顔 ü.png" in html and "broken_link.png" in html  # error rows and odd names reported
     assert summary.n_errors == len([c for c in CASES if c.problem and not c.skip])
     assert summary.exit_code == 1  # some files failed
     on_disk = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
