@@ -182,8 +182,8 @@ def test_a_lone_small_face_is_zoomed_in():
     shifted = {k: (b[0] + 300, b[1] + 100, b[2] + 300, b[3] + 100) for k, b in boxes.items()}
     zoomed = np.asarray(draw_overlay(sprite, _row("s.png", shifted)))
     whole = np.asarray(draw_overlay(sprite, _row("s.png", shifted, n_faces=3)))
-    assert whole.shape[0] == 512 and whole.shape[1] == 256, (
-        "with several faces the whole sprite stays in view"
+    assert whole.shape[1] < whole.shape[0] / 2 + 10, (
+        "with several faces the whole (tall) sprite stays in view"
     )
 
     def ink(a):  # pixels of the drawn face (not white background, not the legend strip)
