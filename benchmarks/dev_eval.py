@@ -13,8 +13,9 @@ and ``harmony-eval score`` run): the detector cascade (animeface, MediaPipe when
   first, then brows, eyes, mouth, tears): 15 agreeing faces and 30 region-swapped ones (eyes or mouth
   taken from a clashing emotion), written as PNGs to a temporary folder;
 - ``seraphina_swap``: real faces whose mouth and upper face come from different expressions: the
-  mouth patch of one labelled sprite blended (feathered) into another with a different label, two
-  per labelled sprite (22), transparent background kept. The labelled sprites are the originals.
+  mouth patch of one labelled sprite blended (feathered) into another of a different expression
+  (happy, sad, angry; the one "neutral" sprite smiles, so it is left out), two per sprite (20),
+  transparent background kept. The labelled sprites are the originals.
 
 Figures (``--json`` writes them): face-found rate; 4-class balanced accuracy of the row's ``emotion``
 (per set and pooled); false ``missing_mouth`` / ``missing_eyes`` / ``blurry`` flags (every face here
@@ -117,7 +118,11 @@ def seraphina_swaps(root: Path, out_dir: Path, per_face: int = 2) -> list[Case]:
     import cv2
     from PIL import Image
 
-    rows = [r for r in csv.DictReader((root / "labels.csv").open(encoding="utf-8")) if r["emotion"] in FOUR]
+    rows = [
+        r
+        for r in csv.DictReader((root / "labels.csv").open(encoding="utf-8"))
+        if r["emotion"] in ("happy", "sad", "angry")
+    ]
     px = {
         r["file"]: np.asarray(Image.open(root / r["file"]).convert("RGBA")).astype(np.float32) for r in rows
     }
@@ -134,7 +139,7 @@ def seraphina_swaps(root: Path, out_dir: Path, per_face: int = 2) -> list[Case]:
             d = donors[int(j)]
             mixed = upper * (1 - alpha) + px[d["file"]] * alpha
             path = out_dir / f"s_{Path(r['file']).stem}_{Path(d['file']).stem}.png"
-            Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8), "RGBA").save(path)
+            Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8)).save(path)  # (H, W, 4): RGBA
             out.append(Case(str(path), "seraphina_swap", r["emotion"], None, "swapped"))
     return out
 
@@ -262,7 +267,9 @@ def compute_figures(scored: list[Scored], scorer) -> dict[str, Any]:
     sets = {
         "zundamon": [s for s in scored if s.case.dataset == "zundamon" and s.case.label],
         "seraphina": [
-            s for s in scored if s.case.dataset in ("seraphina", "seraphina_swap") and s.case.label
+            s
+            for s in scored
+            if s.case.dataset in ("seraphina", "seraphina_swap") and s.case.label in ("happy", "sad", "angry")
         ],
     }
     sets["all"] = sets["zundamon"] + sets["seraphina"]
