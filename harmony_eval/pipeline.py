@@ -168,9 +168,9 @@ class Scorer:
         except Exception as e:  # an unexpected decoder failure must not stop the run
             prep.error = f"{path}: could not read image ({type(e).__name__}: {e})"
             return prep
-        if self.targets is not None:
-            prep.target = self.targets.target_for(path, prep.metadata)[0]
         try:
+            if self.targets is not None:
+                prep.target = self.targets.target_for(path, prep.metadata)[0]
             prep.faces, prep.detector = find_faces(prep.image, self.detectors)
             if prep.faces:
                 prep.regions = face_regions(prep.faces[0], prep.image.shape)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -26,6 +27,7 @@ import pandas as pd
 
 from .pipeline import ROW_KEYS, Prepared, Scorer
 
+log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 _BATCH = 16  # images per backend batch when the backend runs in the main process (CLIP)
@@ -231,6 +233,16 @@ def score_folder(
             bar.update(1)
             bar.set_postfix_str(f"{row['verdict'] or row['status']}", refresh=False)
     bar.close()
+    if resolver is not None and targets_csv:
+        for p in paths:  # workers matched in their own copies; replay the (cheap) CSV lookups here
+            resolver.target_for(p)
+    if resolver is not None and targets_csv and (unused := resolver.unused_csv_rows()):
+        log.warning(
+            "%s: %d row(s) matched no scored image (typo?): %s",
+            targets_csv,
+            len(unused),
+            ", ".join(map(str, unused[:5])) + (" ..." if len(unused) > 5 else ""),
+        )
     rows = done_rows + new_rows
     seconds = time.perf_counter() - t0
     _write_tables(rows, out, scorer.emotions)
