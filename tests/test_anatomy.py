@@ -287,3 +287,84 @@ def test_renderer_brows_v_angrier_than_raised_inner(backend):
     angry = read(backend, _renderer_input("neutral", "angry", "neutral")).probs["brows"]
     sad = read(backend, _renderer_input("neutral", "sad", "neutral")).probs["brows"]
     assert angry["angry"] > sad["angry"] and sad["sad"] > angry["sad"]
+
+
+def test_faint_thin_short_mouth_counts_as_drawn(backend):
+    # Soft-shaded art draws resting mouths as short faint strokes whose darkest bit is one end
+    # (seraphina's closed mouths): here a 30 px line (8 % of the 380 px face), 2 px thick and ~10 L*
+    # darker than the skin, with a darker 5 px tip at its left end.
+    inp = draw_face(mouth="none")
+    img = inp.image.copy()
+    cx, my = 256, 400
+    cv2.line(img, (cx - 15, my), (cx + 15, my), (228, 196, 178), 2)
+    cv2.line(img, (cx - 15, my), (cx - 11, my), (150, 100, 95), 3)
+    p = read(backend, FaceInput(img, inp.face, inp.regions, "faint"))
+    assert p.quality["mouth_visible"] > 0.5, p.quality  # the whole faint line is the mouth
+    assert p.probs["mouth"] is not None
+    blank = read(backend, inp)
+    assert blank.quality["mouth_visible"] < 0.3  # bare skin is not
+
+
+def test_mouth_below_a_high_detector_box_is_still_found(backend):
+    inp = draw_face(mouth="flat")
+    x0, y0, x1, y1 = inp.regions["mouth"]
+    # Detector boxes on tight crops sat up to a box height above small mouths drawn near the chin.
+    # Here the box is shrunk to the upper part of the drawn one, its bottom 25 px above the line.
+    inp.regions = {**inp.regions, "mouth": (x0 + 30, y0 - 20, x1 - 30, y0 + 25)}
+    p = read(backend, inp)
+    assert p.quality["mouth_visible"] > 0.5, p.quality  # found below the box
+
+
+def test_upper_lash_line_is_not_read_as_a_brow(backend):
+    inp = draw_face(eyes="none", brows="none")
+    img = inp.image.copy()
+    for ex in (175, 337):  # open eyes with a thin (3 px) upper lash line clear of the iris; no brows
+        cv2.ellipse(img, (ex, 275), (24, 30), 0, 0, 360, (90, 60, 50), -1)
+        cv2.ellipse(img, (ex, 258), (46, 30), 0, 200, 340, INK, 3)
+    # Brow bands reach down over the eye's top (regions.py: 0.15 u below it), where the lash line lies.
+    regions = dict(inp.regions)
+    for k, e in (("left_brow", "left_eye"), ("right_brow", "right_eye")):
+        regions[k] = (regions[k][0], regions[k][1], regions[k][2], regions[e][1] + 30)
+    pred = read(backend, FaceInput(img, inp.face, regions, "lashes"))
+    assert pred.features["brows"][0] < 0.3  # brow visibility: nothing brow-like above the eyes
+    p = pred.probs["brows"]
+    assert max(p.values()) - min(p.values()) < 0.1  # so the brows carry no opinion
+
+
+def test_v_brows_longer_than_their_band_still_read_angry(backend):
+    inp = draw_face(brows="v")
+    # A band narrower than the drawn 80 px brows (a slanted brow running past the band over the eye)
+    regions = dict(inp.regions)
+    for k in ("left_brow", "right_brow"):
+        x0, y0, x1, y1 = regions[k]
+        regions[k] = (x0 + 35, y0, x1 - 35, y1)
+    inp.regions = regions
+    p = read(backend, inp).probs["brows"]
+    assert max(p, key=p.get) == "angry", p  # the V is measured although it leaves the band
+
+
+def test_soft_but_readable_faces_are_not_blurry():
+    face = draw_face().image
+    # A face 175 px wide in a slightly soft video frame, shown as a 350 px crop (the TV-anime crops)
+    frame = cv2.GaussianBlur(cv2.resize(face, (175, 175), interpolation=cv2.INTER_AREA), (0, 0), 0.8)
+    crop = cv2.resize(frame, (350, 350), interpolation=cv2.INTER_CUBIC)
+    assert sharpness(crop) > 0.25  # soft, but every stroke reads: not "blurry"
+    assert sharpness(cv2.GaussianBlur(face, (0, 0), 3)) < 0.25  # sigma 3 at 512 px still is
+
+
+def test_readings_from_features_match_the_backend(backend):
+    from harmony_eval.backends.anatomy import region_readings
+
+    for inp in (draw_face(eyes="arcs_up", mouth="smile"), draw_face(brows="v", mouth="frown")):
+        pred = read(backend, inp, FOUR)
+        again = region_readings(backend.params, pred.features, FOUR)
+        for region in ("eyes", "brows", "mouth"):
+            assert again[region] == pytest.approx(pred.probs[region]), region  # refits score like this
+
+
+def test_eye_height_is_relative_to_the_face():
+    open_ = measure_face(draw_face(eyes="open")).parts["left_eye"]
+    arcs = measure_face(draw_face(eyes="arcs_up")).parts["left_eye"]
+    small = measure_face(draw_face(eyes="open", size=256)).parts["left_eye"]
+    assert arcs["height"] < 0.5 * open_["height"]  # a closed arc is much lower than an open eye
+    assert small["height"] == pytest.approx(open_["height"], abs=0.03)  # same face, half the pixels
