@@ -1,0 +1,60 @@
+"""End to end on real anime art (../shared/data/dev, internal only): ``benchmarks/dev_eval.py`` runs
+the real pipeline (detector cascade, region boxes, anatomy backend, agreement, verdict) and its
+figures must clear the project's bars for held-out art, with a margin where the dev set allows one.
+Skipped when the data is absent. ~35 s.
+
+Measured when written: face found 0.97 (seraphina 1.0, TV crops 0.93, zundamon 1.0); 4-class balanced
+accuracy 0.58 pooled (seraphina 0.62, TV crops 0.56; 89 labelled faces), 0.67 cross-validated after
+refitting; false missing_mouth 0.02, missing_eyes 0, blurry 0; harmony AUC agreeing vs region-swapped
+0.74 on zundamon (no target), 0.80 on seraphina with a target given (0.56 without: see dev_eval's
+note in the module docstring and the final report; the line below guards the target-given figure).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def figures(shared_data, tmp_path_factory) -> dict:
+    pytest.importorskip("animeface")
+    from benchmarks.dev_eval import main
+
+    out = tmp_path_factory.mktemp("dev_eval") / "figures.json"
+    assert main(["--data", str(shared_data / "dev"), "--json", str(out), "--no-progress"]) == 0
+    return json.loads(out.read_text())
+
+
+def test_faces_are_found(figures):
+    assert figures["all_found"] >= 0.90, figures  # bar 0.90 on held-out art
+    for ds in ("seraphina", "afc", "zundamon", "seraphina_swap"):
+        assert figures[f"{ds}_found"] >= 0.90, (ds, figures[f"{ds}_found"])
+
+
+def test_four_class_accuracy_clears_the_bar(figures):
+    # bar 0.45 with the hand-set mapping (chance 0.25); a line above it leaves room for dev noise
+    assert figures["all_ba4"] >= 0.50, figures
+    for ds in ("seraphina", "afc"):  # zundamon has 9 labelled faces: its figure is too coarse to hold
+        assert figures[f"{ds}_ba4"] >= 0.45, (ds, figures[f"{ds}_ba4"])
+
+
+def test_refitted_mapping_clears_the_bar(figures):
+    assert figures["cv_refit_ba4"] >= 0.58, figures  # bar 0.55, 5-fold x 3 shuffles
+
+
+def test_faces_that_have_eyes_and_a_mouth_are_not_flagged_otherwise(figures):
+    # every face here has its eyes and mouth drawn (3 crops cut above the mouth are left out) and is sharp
+    assert figures["all_false_missing_mouth"] <= 0.05, figures  # faint short mouths count
+    assert figures["all_false_missing_eyes"] <= 0.02, figures
+    assert figures["all_false_blurry"] <= 0.02, figures  # soft TV crops are readable, not blurry
+    assert figures["seraphina_false_missing_mouth"] == 0.0, figures  # 12 of 28 were flagged before
+
+
+def test_harmony_separates_agreeing_from_region_swapped_faces(figures):
+    assert figures["auc_swap_zundamon"] >= 0.70, figures  # bar 0.70; eyes or mouth from a clashing part
+    assert figures["auc_swap_all_target"] >= 0.70, figures  # zundamon + seraphina, target given
+    assert figures["auc_swap_seraphina_target"] >= 0.72, figures  # real faces, mouth from another sprite
