@@ -63,7 +63,9 @@ def test_transformers_folder_loads_and_predicts(hf_dir, face):
     [p] = b.predict([face], EMOTIONS)
     for r in REGIONS:
         assert sum(p.probs[r].values()) == pytest.approx(1.0, abs=1e-6)
-        assert p.features[r].shape == (12 + len(EMOTIONS),)  # projection_dim + zero-shot scores
+        names = p.feature_names[r]
+        assert names[: 12 + len(EMOTIONS)] == [f"emb{j}" for j in range(12)] + [f"zs_{e}" for e in EMOTIONS]
+        assert p.features[r].shape == (len(names),)  # projection_dim + zero-shot scores (+ anatomy)
 
 
 def test_transformers_ensembling_equals_hand_computation(hf_dir):

@@ -37,7 +37,17 @@ def test_clip_speed_json_with_a_tiny_model(images, tmp_path, capsys):
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
         "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
     }), encoding="utf-8")  # fmt: skip
-    argv = ["--backend", "clip", "--clip-model", str(cfg), "--random-init", "--clip-device", "cpu"]
+    argv = [
+        "--backend",
+        "clip",
+        "--clip-model",
+        str(cfg),
+        "--random-init",
+        "--clip-device",
+        "cpu",
+        "--trials",
+        "1",
+    ]
     assert main([*argv, "--images", str(images), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     for k in ("encoder_crops_per_s", "pipeline_crops_per_s", "ratio", "rescore_speedup"):
