@@ -121,6 +121,41 @@ def test_cascade_first_detector_with_a_face_wins_and_largest_face_first():
     assert find_faces(img, [empty]) == ([], "none")
 
 
+def test_part_of_a_face_in_a_small_square_crop_becomes_the_whole_image():
+    # animeface boxed only a 130 px piece at the edge of a 350 px crop (as on the TV crop minos_0)
+    img = np.zeros((350, 350, 3), np.uint8)
+    piece = _Stub("animeface", [(220, 28, 350, 182)])
+    faces, name = find_faces(img, [piece])
+    assert name == "animeface" and [f.box for f in faces] == [(0, 0, 350, 350)]  # the face fills it
+    assert faces[0].parts == {}  # parts from the piece are not trusted: regions place them by proportion
+
+
+def test_small_or_inner_or_large_faces_are_kept_as_found():
+    inner = (130, 130, 220, 220)  # well inside a small picture: a thumbnail, not a piece of a face
+    assert find_faces(np.zeros((350, 350, 3), np.uint8), [_Stub("animeface", [inner])])[0][0].box == inner
+    edge = (0, 40, 150, 190)
+    big = np.zeros((512, 512, 3), np.uint8)  # larger than a tight crop (generated images are 512+)
+    assert find_faces(big, [_Stub("animeface", [edge])])[0][0].box == edge
+    wide = np.zeros((350, 700, 3), np.uint8)  # not square: a screenshot or a banner
+    assert find_faces(wide, [_Stub("animeface", [edge])])[0][0].box == edge
+    assert (
+        find_faces(np.zeros((350, 350, 3), np.uint8), [_Stub("x", [edge])])[0][0].box == edge
+    )  # other detectors
+
+
+def test_crop_test_replaces_a_partial_animeface_box_when_it_accepts_the_image():
+    img, truth = _render(seed=0)
+    fx0, fy0, fx1, fy1 = truth["face"]
+    top = fy0 + (fy1 - fy0) // 4
+    crop = np.ascontiguousarray(img[top : fy1 - (fy1 - fy0) // 10, fx0:fx1])
+    h, w = crop.shape[:2]
+    assert max(h, w) <= 400 and 0.8 <= w / h <= 1.25, crop.shape  # a small tight crop
+    piece = _Stub("animeface", [(0, 0, w // 3, h // 3)])
+    faces, name = find_faces(crop, [piece, CropDetector()])
+    assert name == "crop"  # the eye-layout test accepted the crop, its eyes and mouth are used
+    assert faces[0].box[2] - faces[0].box[0] > 0.5 * w and "left_eye" in faces[0].parts
+
+
 def test_find_faces_rejects_non_rgb_input():
     with pytest.raises(ValueError, match=r"RGB uint8 array \(H, W, 3\)"):
         find_faces(np.zeros((10, 10), np.uint8), [])
