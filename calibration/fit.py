@@ -155,7 +155,9 @@ def fit_estimator(
     pipe = make_pipeline(
         SimpleImputer(strategy="mean", keep_empty_features=True),
         AnchoredScaler(tuple(anchor)),
-        LogisticRegression(C=opts.C, class_weight=_class_weight(opts), max_iter=5000),
+        # newton-cg: 13 ms a fit here vs 880 ms for lbfgs (95 iterations on 20 images x 50 features,
+        # the anchor columns make the problem stiff); Hessian-free, so CLIP's ~3,000 features fit too
+        LogisticRegression(C=opts.C, class_weight=_class_weight(opts), max_iter=5000, solver="newton-cg"),
     )
     with warnings.catch_warnings():
         # "least populated class has only N members"; "Pipeline does not accept sample_weight" (its
