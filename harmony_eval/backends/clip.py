@@ -28,7 +28,8 @@ import numpy as np
 from ..embed_cache import EmbeddingCache
 from ..resources import emotions_table, load_yaml, prompts_dir, resolve_emotions
 from ..types import REGIONS, Box, FaceInput, RegionPrediction
-from .clip_loader import ClipWeightsError, LoadedClip, clip_weights_available, from_prebuilt, load_clip
+from .clip_loader import ClipWeightsError, LoadedClip, from_prebuilt, load_clip
+from .clip_weights import clip_weights_available
 
 __all__ = [
     "ClipBackend",

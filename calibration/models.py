@@ -1,0 +1,292 @@
+"""The two kinds of calibrated model (see ``fit``), fitted with scikit-learn and copied into
+``harmony_eval.calibrated.RegionModel``: ``fit_full_model`` (standardised logistic regression over the
+backend features, anchored on the backend's reading) and ``fit_scaling_model`` (the backend's reading
+with a probability calibration on top). ``FitOptions`` and the feature-matrix helpers live here too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+
+from harmony_eval.calibrated import RegionModel
+
+#: model -> feature-name prefixes it reads (None = every feature of every region + quality)
+MODEL_INPUTS: dict[str, tuple[str, ...] | None] = {
+    "face": None,
+    "eyes": ("eyes", "left_eye", "right_eye"),
+    "brows": ("brows", "left_brow", "right_brow"),
+    "mouth": ("mouth",),
+}
+
+
+def _class_weight(opts: FitOptions) -> str | None:
+    return "balanced" if opts.prior == "balanced" else None
+
+
+def sample_weights(y: Sequence[str], opts: FitOptions) -> np.ndarray | None:
+    """Per-image weights ``n / (K n_class)`` under the balanced prior (each class weighs the same in
+    total), ``None`` for the empirical prior. Also passed to the calibration maps."""
+    if opts.prior != "balanced":
+        return None
+    y = np.asarray(y).astype(str)
+    classes, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
+    return len(y) / (len(classes) * counts[inv])
+
+
+def _frozen_cv():
+    """Splits for ``CalibratedClassifierCV(FrozenEstimator(...))``: a frozen model predicts the same on
+    any split, so 2 plain folds suffice (the default 5 stratified folds refuse classes of 2-4 images)."""
+    from sklearn.model_selection import KFold
+
+    return KFold(2)
+
+
+@dataclass
+class FitOptions:
+    method: str = "auto"  # auto | sigmoid | temperature | none (see fit_model)
+    C: float = 0.5  # L2 strength: 0.5 beat 0.1 and 2.0 in 5-fold CV on ../shared/data/dev (anatomy)
+    # Class prior the probabilities assume. "balanced": every emotion equally likely, as in the
+    # generation grids this tool scores (each archetype x emotion drawn alike); labelled sets are
+    # skewed (dev anime_face_classifier: 37 of 66 happy), and fitting to their skew raised
+    # accuracy 0.52 -> 0.59 but cut balanced accuracy 0.54 -> 0.40 (5-fold CV, anatomy features).
+    # "empirical": the label frequencies.
+    prior: str = "balanced"
+    seed: int = 0
+    large_n: int = 1000  # from here on: a disjoint calibration split instead of inner CV
+    max_inner_folds: int = 5
+    model: str = "auto"  # auto | scaling | full (see the module docstring)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("auto", "sigmoid", "temperature", "none"):
+            raise ValueError(f"`method` is {self.method!r}; expected auto, sigmoid, temperature or none")
+        if self.prior not in ("balanced", "empirical"):
+            raise ValueError(f"`prior` is {self.prior!r}; expected balanced or empirical")
+        if self.model not in ("auto", "scaling", "full"):
+            raise ValueError(f"`model` is {self.model!r}; expected auto, scaling or full")
+        if not self.C > 0:
+            raise ValueError(f"`C` must be > 0, got {self.C}")
+
+
+def feature_names(named: Sequence[dict[str, float]], model: str) -> list[str]:
+    """Feature names model ``model`` reads: every name seen in ``named``, in first-seen order."""
+    prefixes = MODEL_INPUTS[model]
+    names: dict[str, None] = {}
+    for d in named:
+        for k in d:
+            if prefixes is None or k.split(":", 1)[0] in prefixes:
+                names.setdefault(k)
+    return list(names)
+
+
+def matrix(named: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarray:
+    """``(N, F)`` float matrix; NaN where an image lacks a feature (its region was not found)."""
+    return np.array([[d.get(n, np.nan) for n in names] for d in named], dtype=float).reshape(
+        len(named), len(names)
+    )
+
+
+class AnchoredScaler(TransformerMixin, BaseEstimator):
+    """``StandardScaler`` except for the ``anchor`` columns (the backend's log-probabilities), which
+    are multiplied by ``factor`` instead. The L2 penalty then barely costs the weights that copy
+    the backend's reading (a weight 1/factor per unit) and shrinks everything else towards it: the
+    model starts from the backend, not from a uniform guess. ``mean_``/``scale_`` as StandardScaler."""
+
+    def __init__(self, anchor: tuple[int, ...] = (), factor: float = 10.0) -> None:
+        self.anchor = anchor
+        self.factor = factor
+
+    def fit(self, X: np.ndarray, y: Any = None) -> AnchoredScaler:
+        X = np.asarray(X, dtype=float)
+        self.mean_, sd = X.mean(axis=0), X.std(axis=0)
+        self.scale_ = np.where(sd < 10 * np.finfo(float).eps, 1.0, sd)  # constant column: leave as is
+        idx = list(self.anchor)
+        self.mean_[idx], self.scale_[idx] = 0.0, 1.0 / self.factor
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, dtype=float) - self.mean_) / self.scale_
+
+
+def fit_estimator(
+    X: np.ndarray, y: Sequence[str], opts: FitOptions, anchor: Sequence[int] = ()
+) -> tuple[Any, Any, list[Any], dict[str, Any]]:
+    """Fit with scikit-learn: ``(estimator, pipeline, calibrators, summary)``. ``estimator.predict_proba``
+    is the reference ``RegionModel.predict_proba`` must reproduce. ``y`` must hold 2+ classes with
+    2+ images each (``fit_model`` drops rarer classes first); ``anchor``: columns of the backend's
+    log-probabilities (see ``AnchoredScaler``)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.pipeline import make_pipeline
+
+    y = np.asarray(y).astype(str)
+    if opts.method == "auto":  # called directly (not through fit_model's comparison): Platt's sigmoid
+        opts = replace(opts, method="sigmoid")
+    pipe = make_pipeline(
+        SimpleImputer(strategy="mean", keep_empty_features=True),
+        AnchoredScaler(tuple(anchor)),
+        # newton-cg: 13 ms a fit here vs 880 ms for lbfgs (95 iterations on 20 images x 50 features,
+        # the anchor columns make the problem stiff); Hessian-free, so CLIP's ~3,000 features fit too
+        LogisticRegression(C=opts.C, class_weight=_class_weight(opts), max_iter=5000, solver="newton-cg"),
+    )
+    with warnings.catch_warnings():
+        # "least populated class has only N members"; "Pipeline does not accept sample_weight" (its
+        # LogisticRegression has class_weight for that; the weights reach the calibration maps)
+        warnings.simplefilter("ignore", UserWarning)
+        if opts.method == "none":
+            return pipe.fit(X, y), pipe, [], {"calibration": "none"}
+        if len(y) >= opts.large_n:
+            Xf, Xc, yf, yc = train_test_split(X, y, test_size=0.25, stratify=y, random_state=opts.seed)
+            pipe.fit(Xf, yf)
+            cal = CalibratedClassifierCV(FrozenEstimator(pipe), method=opts.method, cv=_frozen_cv())
+            cal.fit(Xc, yc, sample_weight=sample_weights(yc, opts))
+            how = f"{opts.method} on a disjoint 25% split (n={len(yc)})"
+        else:
+            k = min(opts.max_inner_folds, min(Counter(y.tolist()).values()))
+            cv = StratifiedKFold(k, shuffle=True, random_state=opts.seed)
+            cal = CalibratedClassifierCV(pipe, method=opts.method, cv=cv, ensemble=False)
+            cal.fit(X, y, sample_weight=sample_weights(y, opts))
+            pipe = cal.calibrated_classifiers_[0].estimator
+            how = f"{opts.method} on {k}-fold out-of-fold decision values"
+    return cal, pipe, list(cal.calibrated_classifiers_[0].calibrators), {"calibration": how}
+
+
+def fit_full_model(
+    X: np.ndarray, y: Sequence[str], *, model: str, label: str, features: list[str], opts: FitOptions
+) -> RegionModel:
+    """The ``full`` kind; ``X`` is ``(N, F)`` (NaN = missing), ``y`` the ``N`` labels."""
+    if opts.method == "auto":  # called directly (not through fit_model's comparison): Platt's sigmoid
+        opts = replace(opts, method="sigmoid")
+    y = np.asarray(y, dtype=object)
+    counts = Counter(y.tolist())
+    keep = sorted(c for c, n in counts.items() if n >= 2)
+    if len(keep) < 2:
+        raise ValueError(
+            f"`{label}` labels: need at least two classes with 2+ labelled images each to fit the {model} "
+            f"model, got {dict(counts)}; label more images"
+        )
+    mask = np.isin(y, keep)
+    prefix = "pooled" if model == "face" else model
+    anchor = [j for j, f in enumerate(features) if f.startswith(f"{prefix}:logp_")]
+    est, pipe, calibrators, how = fit_estimator(X[mask], y[mask], opts, anchor)
+    summary = {
+        "n": int(mask.sum()), "class_counts": {c: int(counts[c]) for c in keep},
+        "dropped_classes": sorted(c for c in counts if c not in keep), **how, "options": asdict(opts),
+    }  # fmt: skip
+    # class names from the outer estimator: for "temperature" scikit-learn label-encodes y before
+    # fitting the classifier, whose classes_ are then 0..K-1 (same sorted order)
+    imputer, scaler, lr = pipe.steps[0][1], pipe.steps[1][1], pipe.steps[2][1]
+    if opts.method == "sigmoid":
+        calibration = {
+            "method": "sigmoid",
+            "a": [float(c.a_) for c in calibrators],
+            "b": [float(c.b_) for c in calibrators],
+        }
+    elif opts.method == "temperature":
+        calibration = {"method": "temperature", "beta": float(calibrators[0].beta_)}
+    else:
+        calibration = {"method": "none"}
+    return RegionModel(
+        region=model, label=label, classes=[str(c) for c in est.classes_], features=list(features),
+        impute=imputer.statistics_.tolist(), mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
+        coef=lr.coef_.tolist(), intercept=lr.intercept_.tolist(), calibration=calibration, summary=summary,
+    )  # fmt: skip
+
+
+class FixedLogits(ClassifierMixin, BaseEstimator):
+    """A classifier with nothing to learn: its decision values are the given log-probability
+    columns (one per class, ``classes_`` order); two classes -> the log-odds ``x1 - x0``."""
+
+    def fit(self, X: np.ndarray, y: Sequence[str]) -> FixedLogits:
+        self.classes_ = np.unique(np.asarray(y).astype(str))
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        return X[:, 1] - X[:, 0] if len(self.classes_) == 2 else X
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        z = np.asarray(X, dtype=float)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.asarray(X, dtype=float).argmax(axis=1)]
+
+
+def scaling_inputs(
+    named: Sequence[dict[str, float]], classes: Sequence[str], model: str
+) -> tuple[np.ndarray, list[str]]:
+    """``(N, K)`` backend log-probabilities of ``classes`` (missing -> log(1/K)) and their names."""
+    prefix = "pooled" if model == "face" else model
+    names = [f"{prefix}:logp_{c}" for c in classes]
+    X = matrix(named, names)
+    return np.where(np.isnan(X), np.log(1.0 / len(classes)), X), names
+
+
+def _scaling_region_model(
+    model: str, label: str, classes: list[str], names: list[str], calibration, n: int
+) -> RegionModel:
+    k = len(classes)
+    coef = [[-1.0, 1.0]] if k == 2 else np.eye(k).tolist()
+    return RegionModel(
+        region=model, label=label, classes=list(classes), features=names, impute=[float(np.log(1.0 / k))] * k,
+        mean=[0.0] * k, scale=[1.0] * k, coef=coef, intercept=[0.0] * len(coef), calibration=calibration,
+        summary={"n": n, "calibration": f"{calibration['method']} of the backend's reading, all images"},
+    )  # fmt: skip
+
+
+def fit_scaling_model(
+    named: Sequence[dict[str, float]], y: Sequence[str], *, model: str, label: str, opts: FitOptions,
+    vocabulary: Sequence[str] | None = None,
+) -> RegionModel:  # fmt: skip
+    """The ``scaling`` kind: the backend's reading with a probability calibration fitted on all images.
+
+    ``none`` and ``temperature`` keep every emotion of ``vocabulary`` (one temperature ``beta``
+    minimising the class-weighted log loss; it never changes which emotion is on top);
+    ``sigmoid`` (scikit-learn, one Platt map per class) covers the labelled classes only."""
+    from scipy.optimize import minimize_scalar
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    y = np.asarray(y).astype(str)
+    if opts.method == "auto":  # called directly: temperature, which keeps every emotion and the ranking
+        opts = replace(opts, method="temperature")
+    if opts.method in ("none", "temperature"):
+        classes = list(vocabulary) if vocabulary is not None else sorted(set(y.tolist()))
+        X, names = scaling_inputs(named, classes, model)
+        m = _scaling_region_model(model, label, classes, names, {"method": "none"}, len(y))
+        if opts.method == "temperature":
+            idx = np.array([classes.index(t) for t in y])
+            w = sample_weights(y, opts)
+            w = np.ones(len(y)) if w is None else w
+
+            def nll(log_beta: float) -> float:
+                m.calibration = {"method": "temperature", "beta": float(np.exp(log_beta))}
+                p = m.predict_proba(X)[np.arange(len(y)), idx]
+                return float(np.sum(w * -np.log(np.clip(p, 1e-12, 1.0))))
+
+            best = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded", options={"xatol": 1e-6})
+            m.calibration = {"method": "temperature", "beta": float(np.exp(best.x))}
+        return m
+    classes = sorted(set(y.tolist()))
+    X, names = scaling_inputs(named, classes, model)
+    fixed = FixedLogits().fit(X, y)
+    cal = CalibratedClassifierCV(FrozenEstimator(fixed), method="sigmoid", cv=_frozen_cv())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the frozen model takes no sample_weight
+        cal.fit(X, y, sample_weight=sample_weights(y, opts))
+    cals = cal.calibrated_classifiers_[0].calibrators
+    sig = {"method": "sigmoid", "a": [float(c.a_) for c in cals], "b": [float(c.b_) for c in cals]}
+    return _scaling_region_model(model, label, classes, names, sig, len(y))
