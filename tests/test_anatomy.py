@@ -368,3 +368,24 @@ def test_eye_height_is_relative_to_the_face():
     small = measure_face(draw_face(eyes="open", size=256)).parts["left_eye"]
     assert arcs["height"] < 0.5 * open_["height"]  # a closed arc is much lower than an open eye
     assert small["height"] == pytest.approx(open_["height"], abs=0.03)  # same face, half the pixels
+
+
+def test_pout_stroke_with_a_tick_is_closed_and_not_a_smile(backend):
+    # A grumbling pout (zundamon's "muu"): a thick short stroke rising to the right, crossed at its
+    # right end by a steep tick. The tick's columns are tall (0.07 of the face), but the shape is a
+    # line, not an opening, and a parabola through its middle line finds a spurious upward bend
+    # (before: open 0.07, happy 0.9).
+    inp = draw_face(mouth="none")
+    img = inp.image.copy()
+    cx, my = 256, 400
+
+    def pts(p):
+        return np.array([[cx + 1.4 * (x - 22), my + 1.4 * (y - 14)] for x, y in p], np.int32)
+
+    cv2.polylines(img, [pts([(4, 22), (10, 18), (18, 15), (26, 14), (34, 14)])], False, INK, 8)
+    cv2.polylines(img, [pts([(42, 3), (37, 12), (34, 24)])], False, INK, 8)
+    p = read(backend, FaceInput(img, inp.face, inp.regions, "pout"), FOUR)
+    feats = dict(zip(FEATURE_NAMES["mouth"], p.features["mouth"], strict=True))
+    assert feats["open"] < 0.035, feats  # a closed line: as tall as its stroke
+    assert feats["wavy"] > 0.04, feats  # the tick leaves the line's middle off any parabola
+    assert p.probs["mouth"]["happy"] < 0.4, p.probs["mouth"]  # so no smile is read into it

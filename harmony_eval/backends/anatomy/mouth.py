@@ -121,6 +121,15 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     # Openness against the face, not the mouth: a resting mouth is a 1-3 %-of-face-wide stroke however
     # short it is (tiny afc mouths of 6 px read 0.5 as height/width); open mouths are 5-25 %.
     height = float(np.percentile(ext[centre_cols], 75)) if centre_cols.any() else 1.0
+    # ... but a line-like shape (its thickest point, the inscribed circle's diameter, under 0.35x its
+    # width) is only as tall as its stroke: a thick pout line crossed by a steep tick at one end
+    # (zundamon's grumble: 0.04-0.06 of the face tall in the tick's columns) is a 0.03 stroke. The
+    # stroke's width is the median over columns of each column's thickest point (the crossing is a
+    # few columns), with 20 % slack. An opening's inscribed diameter is its height: it keeps it.
+    dist = cv2.distanceTransform(filled, cv2.DIST_L2, 3)
+    if 2.0 * float(dist.max()) < 0.35 * w:
+        stroke = 2.0 * float(np.median(dist[:, xcol.astype(int)].max(axis=0)))
+        height = min(height, 1.2 * stroke)
     open_ = height / face_w
     aspect = height / w
     mid = 0.5 * (top + bot)
@@ -131,9 +140,14 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     curve_bot, _ = bend(xcol, bot, w)
     is_open = ramp(open_, 0.035, 0.065)
     curve = (1 - is_open) * curve_mid + is_open * (0.25 * curve_top + 0.75 * curve_bot)
+    # A closed line that a parabola does not fit (wavy residual over 0.04 mouth widths: a grumbling
+    # squiggle or a pout stroke with a tick; the w-shaped cat smile is 0.03) has no one bend: its
+    # curve and corners say little, so they shrink towards flat and the waviness speaks.
+    unbent = 1.0 - (1 - is_open) * ramp(wavy, 0.04, 0.08)
+    curve *= unbent
     # Corner tips: outer 15 % of columns against the central 30 %.
     tips = np.abs(xcol - xcol.mean()) >= 0.35 * w
-    corner = (
+    corner = unbent * (
         float((mid[centre_cols].mean() - mid[tips].mean()) / w) if tips.any() and centre_cols.any() else 0.0
     )
     # Teeth / white inside the opening: enclosed pixels at least as bright as skin with little colour.
