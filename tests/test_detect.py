@@ -15,7 +15,7 @@ import pytest
 
 import harmony_eval.detect as det_mod
 from harmony_eval.detect import DETECTORS, build_detectors, find_faces, resolve_mediapipe_model
-from harmony_eval.detect._geometry import iou, make_view, nms
+from harmony_eval.detect._geometry import iou, make_view, nms, stretch_contrast
 from harmony_eval.detect.animeface import AnimeFaceDetector, Pass
 from harmony_eval.detect.crop import CropDetector
 from harmony_eval.render import render_face_info
@@ -243,6 +243,28 @@ def test_blurred_face_found_by_the_tiny_pass():
     assert faces and _centre_in(faces[0].box, truth["face"])
     # and not by the passes before it: the tiny pass is what rescues soft images
     assert AnimeFaceDetector(passes=det.passes[:4]).detect(img) == []
+
+
+def test_washed_out_face_found_by_the_stretched_passes_only():
+    img, truth = _render(seed=1)
+    low = (100 + img.astype(np.float32) * 60 / 255).astype(np.uint8)  # grey levels squeezed to 100-160
+    det = AnimeFaceDetector()
+    plain = AnimeFaceDetector(passes=tuple(p for p in det.passes if not p.stretch))
+    assert plain.detect(low) == []  # too little line contrast for animeface at any size
+    faces = det.detect(low)
+    assert faces and _centre_in(faces[0].box, truth["face"])  # found once stretched, in the right place
+
+
+def test_stretch_contrast_maps_the_value_range_and_leaves_full_range_images_alone():
+    img, _ = _render(seed=1)
+    low = (100 + img.astype(np.float32) * 60 / 255).astype(np.uint8)
+    out = stretch_contrast(low)
+    lo, hi = np.percentile(out, (1, 99))
+    assert lo <= 5 and hi >= 250  # 100-160 spread to (nearly) 0-255
+    full = np.tile(np.arange(256, dtype=np.uint8), (8, 1))[..., None].repeat(3, 2)
+    assert stretch_contrast(full) is full  # nothing to gain: the same array, no copy
+    flat = np.full((8, 8, 3), 128, np.uint8)
+    assert stretch_contrast(flat) is flat  # a blank image is not blown up into noise
 
 
 def test_exhaustive_mode_finds_every_face_of_a_collage():
