@@ -4,7 +4,8 @@
 
 Every detector runs on every image of a set once; the cascade's outcome (first detector with a face
 wins) and its cost (the time of every detector it ran) follow from those runs, so the cascade is
-measured without running anything twice. Times are wall-clock ms on this machine (its load at the
+measured without running anything twice (without ``find_faces``' rule for partial boxes on small
+tight crops, which changes boxes, not the found rate). Times are wall-clock ms on this machine (its load at the
 time counts) and CPU ms of this process (less sensitive to other jobs; includes MediaPipe's threads).
 
 Sets (see ../shared/data/README.md): ``sprites`` (28 full-body RGBA sprites), ``crops`` (88 tight
