@@ -235,6 +235,13 @@ def scaling_inputs(
     return np.where(np.isnan(X), np.log(1.0 / len(classes)), X), names
 
 
+_HOW = {
+    "none": "kept as is",
+    "temperature": "one temperature fitted on all images",
+    "sigmoid": "a sigmoid per class fitted on all images",
+}
+
+
 def _scaling_region_model(
     model: str, label: str, classes: list[str], names: list[str], calibration, n: int
 ) -> RegionModel:
@@ -243,7 +250,7 @@ def _scaling_region_model(
     return RegionModel(
         region=model, label=label, classes=list(classes), features=names, impute=[float(np.log(1.0 / k))] * k,
         mean=[0.0] * k, scale=[1.0] * k, coef=coef, intercept=[0.0] * len(coef), calibration=calibration,
-        summary={"n": n, "calibration": f"{calibration['method']} of the backend's reading, all images"},
+        summary={"n": n, "calibration": _HOW[calibration["method"]]},
     )  # fmt: skip
 
 

@@ -151,9 +151,19 @@ def write_report(
         f"images: `{summary['images']}`; backend: `{summary['backend']}`; emotions: {', '.join(summary['emotions'])}.",
         f"Scored: {summary['n']} images ({summary['n_no_face']} without a face, {summary['n_error']} unreadable).",
         f"Figures are out-of-sample, from {how}: each image is judged by a calibration fitted without it. "
-        "Brackets: 95% bootstrap intervals. ECE: expected calibration error of the top label, 10 bins.",
+        "Brackets: 95% bootstrap intervals. ECE: expected calibration error of the top label, 10 bins; "
+        "resampling repeats images, which adds noise to the bins and biases ECE upwards, so its "
+        "interval can lie above the point value.",
         f"Calibration file: `{summary['calibration_file']}` (fitted on all labelled images).",
     ]
+    for region, m in summary.get("models", {}).items():
+        kind = "the backend's reading" if m.get("kind") == "scaling" else "a classifier on the features"
+        ll = ", ".join(f"{c} {v}" for c, v in (m.get("cv_log_loss") or {}).items())
+        intro.append(
+            f"Model `{region}`: {kind}, {m.get('calibration', '')}"
+            + (f" (CV log loss: {ll})" if ll else "")
+            + "."
+        )
     if summary.get("verdict_thresholds"):
         intro.append(f"Verdict thresholds chosen: {json.dumps(summary['verdict_thresholds'])}.")
     md = ["# Calibration report", "", *[f"- {s}" for s in intro], ""]
