@@ -13,6 +13,29 @@ from typing import Annotated
 
 import typer
 
+from generation.cli import (
+    ArchetypesOpt,
+    ArchOpt,
+    CfgsOpt,
+    ConfigOpt,
+    DeviceOpt,
+    DtypeOpt,
+    EmotionsOpt,
+    HeightOpt,
+    LoraOpt,
+    LoraScaleOpt,
+    LoraScalesOpt,
+    ModelOpt,
+    NegativeOpt,
+    SafetyOpt,
+    SchedulerOpt,
+    SeedsOpt,
+    StepsOpt,
+    TemplateOpt,
+    WidthOpt,
+    split_list,
+)
+
 from .runs import RunError
 
 _METRIC_HELP = "harmony | perfect_rate | target_match | broken_rate | acceptable_rate (repeatable)."
@@ -138,63 +161,30 @@ def check(
         raise typer.Exit(1)
 
 
-def _csv(value: str | None, cast: type, name: str) -> list | None:
-    """``"5,7,9"`` -> ``[5.0, 7.0, 9.0]``; errors name the option and the bad item."""
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    try:
-        return [cast(v) for v in items]
-    except ValueError:
-        raise ValueError(
-            f"--{name} {value!r}: expected comma-separated {cast.__name__} values like "
-            f"{'5,7,9' if cast is float else '0,1,2'}"
-        ) from None
-
-
 def benchmark(
-    model: Annotated[
-        str,
-        typer.Option(
-            help="diffusers model: Hugging Face id, local folder, .safetensors file, or tiny-random."
-        ),
-    ],
+    model: ModelOpt,
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Run folder: images/, manifest.jsonl, results.jsonl, summary.*"),
     ],
-    archetypes: Annotated[str | None, typer.Option(help="Comma-separated archetypes (default: all).")] = None,
-    emotions: Annotated[
-        str | None, typer.Option(help="Comma-separated target emotions (default: the active ones).")
-    ] = None,
-    cfgs: Annotated[str, typer.Option(help="Comma-separated CFG scales.")] = "5,7,9",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (one image per seed per cell).")] = "0",
-    template: Annotated[int, typer.Option(help="Index of the prompt template in templates.txt.")] = 0,
-    negative: Annotated[
-        str | None, typer.Option(help='Negative prompt (default: prompts/negative.txt; "" for none).')
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Scheduler (euler, euler_a, dpm++, ddim, ...).")
-    ] = None,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 20,
-    width: Annotated[int | None, typer.Option(help="Width in px, divisible by 8 (default: model's).")] = None,
-    height: Annotated[
-        int | None, typer.Option(help="Height in px, divisible by 8 (default: model's).")
-    ] = None,
-    lora: Annotated[str | None, typer.Option(help="LoRA .safetensors file or folder.")] = None,
-    lora_scale: Annotated[float, typer.Option(help="LoRA strength (0 = base model).")] = 1.0,
-    lora_scales: Annotated[
-        str | None, typer.Option(help="Sweep: comma-separated LoRA scales (overrides --lora-scale).")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16")] = "auto",
-    arch: Annotated[str, typer.Option(help="Single-file checkpoints: auto | sd15 | sdxl")] = "auto",
-    config: Annotated[
-        str | None, typer.Option(help="Single-file checkpoints: local diffusers folder with the configs.")
-    ] = None,
-    safety_checker: Annotated[
-        bool, typer.Option(help="Keep the model's NSFW safety checker, if any.")
-    ] = True,
+    archetypes: ArchetypesOpt = None,
+    emotions: EmotionsOpt = None,
+    cfgs: CfgsOpt = "5,7,9",
+    seeds: SeedsOpt = "0",
+    template: TemplateOpt = 0,
+    negative: NegativeOpt = None,
+    scheduler: SchedulerOpt = None,
+    steps: StepsOpt = 20,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    lora: LoraOpt = None,
+    lora_scale: LoraScaleOpt = 1.0,
+    lora_scales: LoraScalesOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    arch: ArchOpt = "auto",
+    config: ConfigOpt = None,
+    safety_checker: SafetyOpt = True,
     backend: Annotated[str, typer.Option(help="Scoring backend: auto | anatomy | clip")] = "auto",
     calibration: Annotated[Path | None, typer.Option(help="Calibration JSON for scoring.")] = None,
     mediapipe_model: Annotated[
@@ -214,11 +204,11 @@ def benchmark(
 
     show = progress and _stderr_tty()
     try:
-        gen_emotions = _csv(emotions, str, "emotions")
-        scales = _csv(lora_scales, float, "lora-scales") or ([lora_scale] if lora else None)
+        gen_emotions = split_list(emotions, str, "--emotions")
+        scales = split_list(lora_scales, float, "--lora-scales") or ([lora_scale] if lora else None)
         gen = run_generation(
-            out, model, archetypes=_csv(archetypes, str, "archetypes"), emotions=gen_emotions,
-            cfgs=_csv(cfgs, float, "cfgs"), seeds=_csv(seeds, int, "seeds"), template=template,
+            out, model, archetypes=split_list(archetypes, str, "--archetypes"), emotions=gen_emotions,
+            cfgs=split_list(cfgs, float, "--cfgs"), seeds=split_list(seeds, int, "--seeds"), template=template,
             negative=negative, scheduler=scheduler, steps=steps, width=width, height=height, lora=lora,
             lora_scales=scales, device=device, dtype=dtype, arch=arch, config=config,
             safety_checker=safety_checker, progress=show,

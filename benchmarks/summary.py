@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from harmony_eval.verdict import FLAGS
+
 from .runs import VERDICTS, Run
 from .stats import N_BOOT, SEED, Estimate, bootstrap_mean, bootstrap_rate
 
@@ -37,16 +39,6 @@ METRICS: dict[str, bool] = {
     "target_match": True,
     "harmony": True,
 }
-FLAGS = (
-    "no_face",
-    "multiple_faces",
-    "missing_eyes",
-    "missing_mouth",
-    "blurry",
-    "low_confidence",
-    "wrong_emotion",
-    "mixed_signals",
-)
 CONFUSION_REGIONS = ("overall", "eyes", "left_eye", "right_eye", "brows", "mouth", "face")
 
 

@@ -30,54 +30,68 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+# Options shared with `harmony-eval benchmark` (benchmarks/cli.py imports these): one definition each.
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        help="Hugging Face id, local diffusers folder, single .safetensors checkpoint, or tiny-random[-xl]."
+    ),
+]
+ArchetypesOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated archetypes (default: all in archetypes.yaml).")
+]
+EmotionsOpt = Annotated[str | None, typer.Option(help="Comma-separated emotions (default: the active ones).")]
+CfgsOpt = Annotated[str, typer.Option(help="Comma-separated CFG scales.")]
+SeedsOpt = Annotated[str, typer.Option(help="Comma-separated seeds (one image per seed per cell).")]
+TemplateOpt = Annotated[int, typer.Option(help="Index of the prompt template in templates.txt.")]
+NegativeOpt = Annotated[
+    str | None, typer.Option(help='Negative prompt (default: prompts/negative.txt; "" for none).')
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(help="euler, euler_a, dpm++, dpm++_karras, dpm++_sde, ddim, pndm, lms, heun, unipc, deis."),
+]
+StepsOpt = Annotated[int, typer.Option(help="Denoising steps.")]
+WidthOpt = Annotated[int | None, typer.Option(help="Width in px, divisible by 8 (default: model's).")]
+HeightOpt = Annotated[int | None, typer.Option(help="Height in px, divisible by 8 (default: model's).")]
+LoraOpt = Annotated[
+    str | None, typer.Option(help="LoRA .safetensors file or folder (e.g. from harmony-eval train).")
+]
+LoraScaleOpt = Annotated[float, typer.Option(help="LoRA strength (0 = base model).")]
+LoraScalesOpt = Annotated[
+    str | None,
+    typer.Option(help="Sweep: comma-separated LoRA scales, e.g. 0,0.5,1 (overrides --lora-scale)."),
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")]
+DtypeOpt = Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16")]
+ArchOpt = Annotated[str, typer.Option(help="Single-file checkpoints: auto | sd15 | sdxl")]
+ConfigOpt = Annotated[
+    str | None, typer.Option(help="Single-file checkpoints: local diffusers folder with the configs.")
+]
+SafetyOpt = Annotated[bool, typer.Option(help="Keep the model's NSFW safety checker, if it has one.")]
+
+
 def generate(
-    model: Annotated[
-        str,
-        typer.Option(
-            help="Hugging Face id, local diffusers folder, single .safetensors checkpoint, or tiny-random[-xl]."
-        ),
-    ],
+    model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (images/, manifest.jsonl).")],
-    archetypes: Annotated[
-        str | None, typer.Option(help="Comma-separated archetypes (default: all in archetypes.yaml).")
-    ] = None,
-    emotions: Annotated[
-        str | None, typer.Option(help="Comma-separated emotions (default: the active ones).")
-    ] = None,
-    cfgs: Annotated[str, typer.Option(help="Comma-separated CFG scales.")] = "5,7,9",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (one image per seed per cell).")] = "0",
-    template: Annotated[int, typer.Option(help="Index of the prompt template in templates.txt.")] = 0,
-    negative: Annotated[
-        str | None, typer.Option(help='Negative prompt (default: prompts/negative.txt; "" for none).')
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="euler, euler_a, dpm++, dpm++_karras, dpm++_sde, ddim, pndm, lms, heun, unipc, deis."
-        ),
-    ] = None,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 20,
-    width: Annotated[int | None, typer.Option(help="Width in px, divisible by 8 (default: model's).")] = None,
-    height: Annotated[
-        int | None, typer.Option(help="Height in px, divisible by 8 (default: model's).")
-    ] = None,
-    lora: Annotated[
-        str | None, typer.Option(help="LoRA .safetensors file or folder (e.g. from harmony-eval train).")
-    ] = None,
-    lora_scale: Annotated[float, typer.Option(help="LoRA strength (0 = base model).")] = 1.0,
-    lora_scales: Annotated[
-        str | None,
-        typer.Option(help="Sweep: comma-separated LoRA scales, e.g. 0,0.5,1 (overrides --lora-scale)."),
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16")] = "auto",
-    arch: Annotated[str, typer.Option(help="Single-file checkpoints: auto | sd15 | sdxl")] = "auto",
-    config: Annotated[
-        str | None, typer.Option(help="Single-file checkpoints: local diffusers folder with the configs.")
-    ] = None,
-    safety_checker: Annotated[
-        bool, typer.Option(help="Keep the model's NSFW safety checker, if it has one.")
-    ] = True,
+    archetypes: ArchetypesOpt = None,
+    emotions: EmotionsOpt = None,
+    cfgs: CfgsOpt = "5,7,9",
+    seeds: SeedsOpt = "0",
+    template: TemplateOpt = 0,
+    negative: NegativeOpt = None,
+    scheduler: SchedulerOpt = None,
+    steps: StepsOpt = 20,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    lora: LoraOpt = None,
+    lora_scale: LoraScaleOpt = 1.0,
+    lora_scales: LoraScalesOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    arch: ArchOpt = "auto",
+    config: ConfigOpt = None,
+    safety_checker: SafetyOpt = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar (on a terminal).")] = True,
 ) -> None:
     """Generate archetypes x emotions x CFG scales x seeds (x LoRA scales) portraits into OUT.

@@ -55,7 +55,7 @@ def test_full_default_grid(tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--cfgs", "5,x"], "--cfgs '5,x'"),
+        (["--cfgs", "5,x"], "`--cfgs` expects comma-separated numbers"),
         (["--emotions", "happy,bored"], "bored"),
         (["--width", "30"], "divisible by 8"),
     ],
