@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harmony_eval.render import (
-    EYES,
-    make_examples,
-    render_collage,
-    render_face,
-    render_face_info,
-    render_scenery,
-)
+from harmony_eval.render import EYES, render_face, render_face_info, render_scenery
+from harmony_eval.render_sets import make_examples, render_collage
 from harmony_eval.resources import emotions_table
 
 animeface = pytest.importorskip("animeface")
