@@ -34,6 +34,7 @@ FLAGS = (
     "wrong_emotion",
     "mixed_signals",
 )
+_CHECK_NAMES = {"eyes_mouth": "eyes vs mouth", "brows_tension": "brows vs tension", "coherence": "coherence"}
 _CHECK_TEXT = {
     "eyes_mouth": ("eyes", "mouth"),
     "brows_tension": ("brows", "eyes and mouth"),
@@ -217,4 +218,7 @@ def reason(
         )
     if verdict == "perfect":
         return f"eyes, brows and mouth agree on {top[0]} ({top[1]:.2f})"
-    return f"face reads {top[0]} ({top[1]:.2f}); regions mostly agree (harmony {harmony or 0.0:.2f})"
+    present = [c for c in CHECKS if scores.get(c) is not None]
+    weakest = min(present, key=lambda c: scores[c]) if present else None
+    link = f"; weakest link {_CHECK_NAMES[weakest]} {scores[weakest]:.2f}" if weakest else ""
+    return f"face reads {top[0]} ({top[1]:.2f}), regions mostly agree (harmony {harmony or 0.0:.2f}{link})"

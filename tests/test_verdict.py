@@ -62,6 +62,14 @@ def test_one_failed_check_is_acceptable():
     assert (verdict, failed) == ("acceptable", ["brows_tension"])
 
 
+def test_acceptable_reason_names_the_weakest_link():
+    rp = {"eyes": dist("happy"), "brows": dist("happy"), "mouth": dist("happy")}
+    scores = {"eyes_mouth": 0.9, "brows_tension": 0.6, "coherence": 0.8, "target_match": None}
+    verdict, failed = decide(scores, 0.78, [], CFG)
+    text = reason(verdict, [], failed, rp, dist("happy"), scores, None, 1, 0.78)
+    assert verdict == "acceptable" and text.endswith("weakest link brows vs tension 0.60)")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "flag"),
     [
