@@ -3,11 +3,13 @@
 
 Boxes here come from animeface directly (and fixed boxes on the tight crops); the end-to-end figures
 through the pipeline's own detection are in ``test_dev_eval_shared_data.py``. Measured when last
-updated (hand-set priors): 4-class balanced accuracy 0.555 (88 labelled faces), 0.61 cross-validated
-after refitting the regions, 0.54 with one joint model; harmony AUC agreeing vs region-swapped zundamon
-faces 0.71 (4 emotions) / 0.54 (5: surprised faces read weakly); zundamon parts read their label:
-mouth 0.86, eyes 0.71 (5 emotions). The swapped set has 13 faces, so its AUC moves ~0.04 per face.
-The lines below sit under those, so a regression trips them.
+updated (hand-set priors; pout / frown / brow-arch changes): 4-class balanced accuracy 0.61 (88
+labelled faces; 0.555 before), 0.59 cross-validated after refitting the regions, 0.58 with one joint
+model; harmony AUC agreeing vs region-swapped zundamon faces 0.66 (4 emotions; 0.71 before, while the
+pout mouth read happy) / 0.47 (5: surprised faces read weakly); zundamon parts read their label:
+mouth 1.0 (the pout now reads angry), eyes 0.71 (5 emotions). The swapped set has 13 faces, so its
+AUC moves ~0.04 per face; the end-to-end zundamon AUC (18 swaps) is 0.86. The lines below sit under
+those, so a regression trips them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def figures(shared_data, tmp_path_factory) -> dict[str, float]:
 
 def test_holistic_reading_beats_the_bar(figures):
     # held-out bar: 0.45 balanced 4-class accuracy from the hand-set mapping (chance is 0.25)
-    assert figures["ba4_all"] >= 0.50, figures
+    assert figures["ba4_all"] >= 0.54, figures  # measured 0.61
 
 
 def test_refitting_does_not_fall_below_the_priors_by_much(figures):
@@ -41,9 +43,10 @@ def test_refitting_does_not_fall_below_the_priors_by_much(figures):
 
 
 def test_harmony_separates_agreeing_from_region_swapped_faces(figures):
-    assert figures["auc_swap_4"] >= 0.65, figures  # bar 0.70 end to end (test_dev_eval_shared_data)
+    # bar 0.70 end to end (test_dev_eval_shared_data: 0.86); here 13 swaps, ~0.04 per face, measured 0.66
+    assert figures["auc_swap_4"] >= 0.60, figures
 
 
 def test_zundamon_parts_read_their_label(figures):
-    assert figures["zundamon_mouth_acc5"] >= 0.7, figures  # 5 emotions: chance 0.2
+    assert figures["zundamon_mouth_acc5"] >= 0.85, figures  # 5 emotions: chance 0.2; measured 1.0
     assert figures["zundamon_eyes_acc5"] >= 0.6, figures

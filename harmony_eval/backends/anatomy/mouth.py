@@ -121,13 +121,15 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     # Openness against the face, not the mouth: a resting mouth is a 1-3 %-of-face-wide stroke however
     # short it is (tiny afc mouths of 6 px read 0.5 as height/width); open mouths are 5-25 %.
     height = float(np.percentile(ext[centre_cols], 75)) if centre_cols.any() else 1.0
-    # ... but a line-like shape (its thickest point, the inscribed circle's diameter, under 0.35x its
+    # ... but a line-like stroke (its thickest point, the inscribed circle's diameter, under 0.35x its
     # width) is only as tall as its stroke: a thick pout line crossed by a steep tick at one end
     # (zundamon's grumble: 0.04-0.06 of the face tall in the tick's columns) is a 0.03 stroke. The
     # stroke's width is the median over columns of each column's thickest point (the crossing is a
     # few columns), with 20 % slack. An opening's inscribed diameter is its height: it keeps it.
+    # Only for plain strokes: an outlined opening (filling its holes adds area: teeth, a tongue) is
+    # an opening however flat.
     dist = cv2.distanceTransform(filled, cv2.DIST_L2, 3)
-    if 2.0 * float(dist.max()) < 0.35 * w:
+    if 2.0 * float(dist.max()) < 0.35 * w and filled.sum() <= 1.05 * part.sum():
         stroke = 2.0 * float(np.median(dist[:, xcol.astype(int)].max(axis=0)))
         height = min(height, 1.2 * stroke)
     open_ = height / face_w
