@@ -68,6 +68,18 @@ def score(
     ] = "laion2b_s34b_b79k",
     clip_cache_dir: Annotated[Path | None, typer.Option(help="Where CLIP weights are cached.")] = None,
     clip_device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps")] = "auto",
+    clip_loader: Annotated[
+        str, typer.Option(help="open_clip | transformers (Hugging Face CLIPModel folders).")
+    ] = "open_clip",
+    clip_precision: Annotated[
+        str, typer.Option(help="auto | fp32 | fp16 | bf16 (auto: fp16 on GPU, fp32 on CPU).")
+    ] = "auto",
+    clip_embed_cache: Annotated[
+        Path | None, typer.Option(help="Folder caching crop embeddings: rescoring skips the image encoder.")
+    ] = None,
+    clip_random_init: Annotated[
+        bool, typer.Option(help="Random CLIP weights (smoke tests, speed checks).")
+    ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0 = one per core for larger jobs).")] = 0,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 64_000_000,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
@@ -85,6 +97,10 @@ def score(
             clip_pretrained=clip_pretrained,
             clip_device=clip_device,
             clip_cache_dir=str(clip_cache_dir) if clip_cache_dir else None,
+            clip_loader=clip_loader,
+            clip_precision=clip_precision,
+            clip_embed_cache=str(clip_embed_cache) if clip_embed_cache else None,
+            clip_random_init=clip_random_init or None,
         )
     options = {k: v for k, v in options.items() if v is not None}
     summary = score_folder(

@@ -216,6 +216,12 @@ class Scorer:
         vec = {r: (agreement.as_vector(p, e) if p else None) for r, p in pred.probs.items()}
         readings = {r: vec.get(r) for r in ("eyes", "brows", "mouth", "face")}
         holistic = agreement.pool(readings, self.config.pool_weights)
+        if (
+            self._calibration is not None
+            and "face" in self._calibration.models
+            and vec.get("face") is not None
+        ):
+            holistic = vec["face"]  # a calibrated whole-face model is the holistic reading as fitted
         tidx = e.index(prep.target) if prep.target in e else None
         scores = agreement.agreement_scores(readings, holistic, self.compat, self.config.pool_weights, tidx)
         harmony = agreement.harmony(scores, self.config.harmony_weights)
