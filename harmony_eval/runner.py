@@ -87,7 +87,10 @@ def _init_worker(scorer: Scorer) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
 
+    from . import detect
+
     cv2.setNumThreads(1)  # one process per core already; nested threads only contend
+    detect._warned_mediapipe = True  # the parent already warned about a missing model, once
     _WORKER = scorer
 
 
@@ -108,6 +111,7 @@ def _rows(scorer: Scorer, jobs: list[tuple[Any, str]], workers: int) -> Iterator
         pending.clear()
 
     if workers > 1 and len(jobs) > 1:
+        scorer.detectors  # noqa: B018 -- build once here: bad detector options fail now, warnings print once
         # forkserver, not fork: forking a process that already runs MediaPipe / BLAS threads can
         # deadlock the child on a lock held by a thread that does not exist there (seen here: a
         # 2-worker test run hung with both children idle).
