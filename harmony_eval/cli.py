@@ -124,7 +124,7 @@ def score(
     typer.echo(
         f"{summary.n_total} image(s) in {out}/results.jsonl ({summary.n_scored} scored now, "
         f"{summary.n_errors} error(s)): perfect {counts['perfect']}, acceptable {counts['acceptable']}, "
-        f"broken {counts['broken']}. Report: {out / 'report.html'}"
+        f"broken {counts['broken']}." + (f" Report: {out / 'report.html'}" if report else "")
     )
     if summary.n_errors:
         typer.echo(f"{summary.n_errors} file(s) could not be scored; see rows with status 'error'.", err=True)

@@ -224,6 +224,13 @@ def score_folder(
         scorer = Scorer(targets=resolver, **scorer_options)
     results = out / RESULTS
     done_rows = read_rows(results, repair=True)
+    if done_rows:
+        _check_resume(out, scorer)
+    else:  # a killed run still leaves the settings its rows were scored with
+        (out / "run.json").write_text(
+            json.dumps({"config": _scoring_config(scorer), "status": "running"}, indent=2) + "\n",
+            encoding="utf-8",
+        )
     done = {r["path"] for r in done_rows}
     jobs = [(str(p), str(p)) for p in paths if str(p) not in done]
     workers = workers or auto_workers(len(jobs))
@@ -254,19 +261,7 @@ def score_folder(
         "argv": argv if argv is not None else sys.argv,
         "inputs": [str(r) for r in roots],
         "out": str(out),
-        "config": {
-            "backend": scorer.backend_name,
-            "emotions": scorer.emotions,
-            "detectors": scorer.detector_names or "default",
-            "calibration": scorer.calibration_path,
-            "verdict_config": scorer.config.source,
-            "thresholds": scorer.config.thresholds,
-            "compatibility": scorer.config.compatibility,
-            "pool_weights": scorer.config.pool_weights,
-            "harmony_weights": scorer.config.harmony_weights,
-            "workers": workers,
-            "options": {k: str(v) for k, v in scorer.options.items()},
-        },
+        "config": {**_scoring_config(scorer), "workers": workers},
         "versions": _versions(),
         "counts": {
             "images": len(rows),
@@ -287,6 +282,41 @@ def score_folder(
         write_report(rows, out, run_info=run_info)
     n_errors = sum(r["status"] == "error" for r in rows)
     return RunSummary(out, len(rows), len(new_rows), n_errors, seconds, rows)
+
+
+def _scoring_config(scorer: Scorer) -> dict[str, Any]:
+    """What decides the rows' values: a resumed run must use the same."""
+    return {
+        "backend": scorer.backend_name,
+        "emotions": scorer.emotions,
+        "detectors": scorer.detector_names or "default",
+        "calibration": scorer.calibration_path,
+        "verdict_config": scorer.config.source,
+        "thresholds": scorer.config.thresholds,
+        "compatibility": scorer.config.compatibility,
+        "pool_weights": scorer.config.pool_weights,
+        "harmony_weights": scorer.config.harmony_weights,
+        "options": {k: str(v) for k, v in sorted(scorer.options.items())},
+    }
+
+
+def _check_resume(out: Path, scorer: Scorer) -> None:
+    """Refuse to append rows computed with other settings to an existing run (they would mix)."""
+    info = out / "run.json"
+    if not info.is_file():
+        return
+    try:
+        before = json.loads(info.read_text(encoding="utf-8")).get("config", {})
+    except (json.JSONDecodeError, OSError):
+        return  # an unreadable run.json is rewritten at the end; the rows themselves are intact
+    now = json.loads(json.dumps(_scoring_config(scorer)))  # same JSON types as the file
+    changed = [k for k, v in now.items() if k in before and before[k] != v]
+    if changed:
+        detail = "; ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in changed[:3])
+        raise ValueError(
+            f"{out}: already holds results scored with other settings ({detail}). "
+            "Use another --out, or delete results.jsonl there to rescore everything."
+        )
 
 
 def _write_tables(rows: list[dict[str, Any]], out: Path, emotions: list[str]) -> None:

@@ -103,6 +103,17 @@ def test_score_folder_writes_every_output_and_resumes(faces_dir, tmp_path):
     assert (out / "results.jsonl").read_bytes() == before
 
 
+def test_resuming_with_other_settings_is_refused(faces_dir, tmp_path):
+    out = tmp_path / "run"
+    score_folder(faces_dir, out, backend="anatomy", progress=False, report=False)
+    before = (out / "results.jsonl").read_bytes()
+    with pytest.raises(ValueError, match="other settings.*emotions"):  # rows would mix two vocabularies
+        score_folder(
+            faces_dir, out, backend="anatomy", emotions="neutral,happy", progress=False, report=False
+        )
+    assert (out / "results.jsonl").read_bytes() == before  # nothing already computed is lost
+
+
 def test_same_input_same_bytes(faces_dir, tmp_path):
     a = score_folder(faces_dir, tmp_path / "a", backend="anatomy", progress=False, report=False, workers=1)
     b = score_folder(faces_dir, tmp_path / "b", backend="anatomy", progress=False, report=False, workers=2)
