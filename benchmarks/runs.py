@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harmony_eval import jsonl
+
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.jsonl"
 VERDICTS = ("perfect", "acceptable", "broken")
@@ -65,23 +67,9 @@ class Run:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; :class:`RunError` naming the file (and line) when it is missing or garbled."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunError(f"{path}: cannot be read as UTF-8 text ({e})") from None
-    rows = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise RunError(f"{path}, line {i}: not valid JSON ({e.msg}); fix or delete that line") from None
-        if not isinstance(row, dict):
-            raise RunError(f"{path}, line {i}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
-    return rows
+        return [row for _, row in jsonl.read_jsonl(path)]
+    except (OSError, ValueError) as e:
+        raise RunError(str(e)) from None
 
 
 def _resolve(p: str, bases: list[Path]) -> Path:

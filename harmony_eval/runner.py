@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .jsonl import read_jsonl
 from .pipeline import ROW_KEYS, Prepared, Scorer
 
 log = logging.getLogger(__name__)
@@ -53,29 +54,11 @@ def dumps_row(row: dict[str, Any]) -> str:
 
 
 def read_rows(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """Rows of a ``results.jsonl``. With ``repair``, a torn last line (killed writer) is cut from the file.
-
-    Raises ``ValueError`` naming the file and line for a corrupt line anywhere else.
-    """
-    p = Path(path)
-    if not p.exists():
+    """Rows of a ``results.jsonl`` (none when it does not exist yet). With ``repair``, a torn last line
+    (killed writer) is cut from the file. ``ValueError`` names the file and line of a corrupt row."""
+    if not Path(path).exists():
         return []
-    data = p.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        if repair:
-            with open(p, "r+b") as f:
-                f.truncate(cut)
-        data = data[:cut]
-    rows = []
-    for i, line in enumerate(data.decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}, line {i}: not valid JSON ({e.msg}); fix or delete that line") from None
-    return rows
+    return [row for _, row in read_jsonl(path, repair=repair)]
 
 
 # -- worker side --------------------------------------------------------------------------------

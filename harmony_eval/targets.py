@@ -21,7 +21,6 @@ source is tried. Only emotions of the active vocabulary count.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import posixpath
 import re
@@ -29,6 +28,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+from .jsonl import read_jsonl
 from .resources import emotions_table, resolve_emotions
 
 SOURCES: tuple[str, ...] = ("mapping", "csv", "manifest", "metadata", "filename", "none")
@@ -193,15 +193,9 @@ def read_manifest(path: str | os.PathLike, emotions: list[str]) -> dict[str, str
     p = Path(path)
     base = p.parent
     out: dict[str, str | None] = {}
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}, line {n}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("file"), str):
-            raise ValueError(f"{p}, line {n}: expected an object with a 'file' string, got {line[:80]!r}")
+    for n, row in read_jsonl(p):
+        if not isinstance(row.get("file"), str):
+            raise ValueError(f"{p}, line {n}: expected an object with a 'file' string, got {row!r:.80}")
         key = _abs_key(os.path.normpath(base / _norm_key(row["file"])))
         label = _check_label(row.get("emotion"), f"{p}, line {n}", emotions)
         if key in out and out[key] != label:
