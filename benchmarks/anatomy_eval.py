@@ -54,6 +54,15 @@ def _union(a, b):
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
+def _regions(face, left_eye, right_eye, mouth) -> dict:
+    """Region boxes from face, eyes and mouth; brow bands estimated above the eyes."""
+    lb, rb = brow_box_from_eye(left_eye), brow_box_from_eye(right_eye)
+    return {
+        "face": face, "left_eye": left_eye, "right_eye": right_eye, "eyes": _union(left_eye, right_eye),
+        "left_brow": lb, "right_brow": rb, "brows": _union(lb, rb), "mouth": mouth,
+    }  # fmt: skip
+
+
 def animeface_input(rgb: np.ndarray, key: str) -> FaceInput | None:
     """Boxes from python ``animeface`` (largest face). Its ``left_eye`` is the character's left eye,
     i.e. the viewer's right: swapped here to the project's viewer-left convention."""
@@ -68,18 +77,7 @@ def animeface_input(rgb: np.ndarray, key: str) -> FaceInput | None:
     def box(p):
         return (int(p.x), int(p.y), int(p.x + p.width), int(p.y + p.height))
 
-    le, re = box(f.right_eye.pos), box(f.left_eye.pos)
-    lb, rb = brow_box_from_eye(le), brow_box_from_eye(re)
-    regions = {
-        "face": box(f.face.pos),
-        "left_eye": le,
-        "right_eye": re,
-        "eyes": _union(le, re),
-        "left_brow": lb,
-        "right_brow": rb,
-        "brows": _union(lb, rb),
-        "mouth": box(f.mouth.pos),
-    }
+    regions = _regions(box(f.face.pos), box(f.right_eye.pos), box(f.left_eye.pos), box(f.mouth.pos))
     face = Face(box(f.face.pos), float(f.likelihood), "animeface")
     return FaceInput(rgb, face, regions, key)
 
@@ -91,18 +89,9 @@ def crop_input(rgb: np.ndarray, key: str) -> FaceInput:
     def b(x0, y0, x1, y1):
         return (int(x0 * w), int(y0 * h), int(x1 * w), int(y1 * h))
 
-    le, re = b(0.08, 0.33, 0.47, 0.68), b(0.53, 0.33, 0.92, 0.68)
-    lb, rb = brow_box_from_eye(le), brow_box_from_eye(re)
-    regions = {
-        "face": (0, 0, w, h),
-        "left_eye": le,
-        "right_eye": re,
-        "eyes": _union(le, re),
-        "left_brow": lb,
-        "right_brow": rb,
-        "brows": _union(lb, rb),
-        "mouth": b(0.3, 0.66, 0.7, 0.98),
-    }
+    regions = _regions(
+        (0, 0, w, h), b(0.08, 0.33, 0.47, 0.68), b(0.53, 0.33, 0.92, 0.68), b(0.3, 0.66, 0.7, 0.98)
+    )
     return FaceInput(rgb, Face((0, 0, w, h), 1.0, "crop"), regions, key)
 
 

@@ -102,6 +102,18 @@ def _sd15_scheduler() -> Any:
     )
 
 
+#: UNet layout shared by the SD 1.5 and SDXL tiny pipelines (diffusers' test components).
+_TINY_UNET: dict[str, Any] = {
+    "block_out_channels": (4, 8),
+    "layers_per_block": 1,
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+}
+
+
 def tiny_pipeline(seed: int = 0) -> Any:
     """Build the tiny random ``StableDiffusionPipeline`` (fp32, CPU, no safety checker).
 
@@ -115,13 +127,7 @@ def tiny_pipeline(seed: int = 0) -> Any:
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(4, 8),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **_TINY_UNET,
         cross_attention_dim=8,
         attention_head_dim=2,
         norm_num_groups=2,
@@ -152,13 +158,7 @@ def tiny_sdxl_pipeline(seed: int = 0) -> Any:
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(4, 8),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **_TINY_UNET,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
