@@ -17,6 +17,15 @@ from typing import Annotated
 
 import typer
 
+from .cli_support import (
+    ClickException,
+    MissingExtraError,
+    PlainHelpCommand,
+    command_of,
+    missing_extra_message,
+    require_extra,
+)
+
 app = typer.Typer(
     name="harmony-eval",
     help="Score facial-expression harmony (eyes, brows, mouth agreeing) in anime face images.",
@@ -37,7 +46,7 @@ WORKFLOW_COMMANDS = {
 }
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     out: Annotated[
@@ -90,6 +99,8 @@ def score(
     Re-running with the same --out resumes: images that already have a row are skipped."""
     from .runner import score_folder
 
+    if backend == "clip":  # say which packages are missing before anything asks for weights
+        require_extra("clip", "--backend clip", ("torch", "open_clip"))
     options = {"mediapipe_model": str(mediapipe_model) if mediapipe_model else None}
     if backend in ("clip", "auto"):
         options.update(
@@ -131,7 +142,7 @@ def score(
     raise typer.Exit(summary.exit_code)
 
 
-@app.command()
+@app.command(cls=PlainHelpCommand)
 def version() -> None:
     """Print the version."""
     from . import __version__
@@ -148,7 +159,7 @@ def _register_workflows() -> None:
         except (ImportError, AttributeError) as e:
             logging.getLogger(__name__).debug("command %s unavailable: %s", name, e)
             continue
-        app.command(name)(func)
+        app.command(name, cls=PlainHelpCommand)(func)
 
 
 _register_workflows()
@@ -156,28 +167,33 @@ _register_workflows()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code instead of exiting (callable from tests)."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        rv = app(args=argv, prog_name="harmony-eval", standalone_mode=False)
-        return rv if isinstance(rv, int) else 0
+        rv = app(args=args, prog_name="harmony-eval", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
     except typer.Exit as e:
-        return e.exit_code
-    except SystemExit as e:  # click's own usage errors
-        return int(e.code or 0)
+        code = e.exit_code
+    except SystemExit as e:  # a library that calls sys.exit
+        code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    except ClickException as e:  # typer's usage errors (no command, typo, bad value): its own message
+        e.show()
+        return 2 if e.exit_code == 1 else e.exit_code  # usage and bad input share code 2 here
+    except typer.Abort:
+        return 1
+    except MissingExtraError as e:
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except ModuleNotFoundError as e:  # an optional dependency a command needs is not installed
+        typer.echo(f"error: {missing_extra_message(command_of(args), e.name)}", err=True)
+        return 2
     except (FileNotFoundError, ValueError) as e:  # bad input: say what and where, no traceback
         typer.echo(f"error: {e}", err=True)
         return 2
     except KeyboardInterrupt:
+        code = 130
+    if code == 130:  # typer turns KeyboardInterrupt into Exit(130) before it reaches us
         typer.echo("interrupted; rerun the same command to resume", err=True)
-        return 130
-    except Exception as e:
-        import click
-
-        if isinstance(e, click.exceptions.UsageError):
-            e.show()
-            return 2
-        if isinstance(e, click.exceptions.Abort):
-            return 1
-        raise
+    return code
 
 
 if __name__ == "__main__":
