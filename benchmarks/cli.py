@@ -122,6 +122,16 @@ def check(
             "its verdict changed, or it is missing."
         ),
     ] = None,
+    max_changed: Annotated[
+        int | None,
+        typer.Option(
+            help="Fail when more than K images changed: verdict, harmony beyond --max-image-delta "
+            "(else --max-drop), or lost their score."
+        ),
+    ] = None,
+    max_coverage_drop: Annotated[
+        int, typer.Option(help="Images scored / faces read the run may lose against the baseline.")
+    ] = 0,
     write_baseline: Annotated[
         bool, typer.Option("--write-baseline", help="Write BASELINE from RUN instead of checking.")
     ] = False,
@@ -129,21 +139,30 @@ def check(
 ) -> None:
     """Regression gate: compare RUN with a baseline; exit 1 with a table when a metric regressed.
 
-    Every --metric is checked overall and per target emotion: exit 0 when within --max-drop of the
-    baseline, 1 when something regressed, 2 on bad input. --write-baseline writes BASELINE instead."""
+    Every --metric (default harmony, perfect_rate, broken_rate) is checked overall and per target
+    emotion over the baseline's images: an image the run lost counts as harmony 0 and broken, and
+    fewer images scored or faces read than the baseline fails on its own. Exit 0 when within
+    --max-drop of the baseline, 1 when something regressed, 2 on bad input. --write-baseline writes
+    BASELINE instead."""
+    from .gate import DEFAULT_METRICS, format_result, read_baseline
     from .gate import check as run_check
-    from .gate import format_result, read_baseline
     from .gate import write_baseline as write
     from .runs import load_run
     from .summary import METRICS
 
-    metrics = metric or ["harmony"]
+    metrics = metric or list(DEFAULT_METRICS)
     bad = [m for m in metrics if m not in METRICS]
     if bad:
         raise _fail(ValueError(f"--metric {bad[0]!r} is not a metric; choose from {list(METRICS)}"))
     if max_drop < 0 or (max_image_delta is not None and max_image_delta < 0):
         raise _fail(
             ValueError(f"--max-drop / --max-image-delta must be >= 0, got {max_drop} / {max_image_delta}")
+        )
+    if (max_changed is not None and max_changed < 0) or max_coverage_drop < 0:
+        raise _fail(
+            ValueError(
+                f"--max-changed / --max-coverage-drop must be >= 0, got {max_changed} / {max_coverage_drop}"
+            )
         )
     try:
         loaded = load_run(run)
@@ -152,7 +171,8 @@ def check(
             shown = ", ".join(f"{k} {v:.4f}" for k, v in b["metrics"].items() if v is not None)
             typer.echo(f"wrote baseline {baseline} from {run} ({b['n']} images): {shown}")
             return
-        result = run_check(read_baseline(baseline), loaded, metrics, max_drop, max_image_delta)
+        result = run_check(read_baseline(baseline), loaded, metrics, max_drop, max_image_delta,
+                           max_changed=max_changed, max_coverage_drop=max_coverage_drop)  # fmt: skip
     except RunError as e:
         raise _fail(e) from None
     typer.echo(f"check {run} against {baseline} (max drop {max_drop})")

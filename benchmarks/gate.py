@@ -8,12 +8,21 @@ most and the verdicts that changed are reported; ``max_image_delta`` (optional, 
 fails the check when any image moved further than that in either direction, changed verdict or is
 missing (the project's own gate uses it: any change to the evaluator's scores is seen).
 
+A gate judges the baseline's images, not whatever the run still has: when the baseline stores
+per-image values, metrics are computed over the baseline's images only. An image the run lost (no
+row, an ``error`` row, or no harmony where the baseline had one) counts against it: harmony 0 and
+verdict ``broken``. Coverage (images scored, faces read) is a check of its own: a drop of more than
+``max_coverage_drop`` images fails. Images new in the run are reported, not judged. ``max_changed``
+fails the gate when more images than that changed (verdict, or harmony by more than the per-image
+tolerance, or lost). Before this, a run that lost half its faces passed: harmony was averaged over
+the faces still found.
+
 Baseline format (``format: harmony-eval-baseline/1``)::
 
     {"format", "created", "source", "n", "evaluator": {"harmony_eval", "backend", "detector"},
      "config_hash", "metrics": {metric: value}, "n_by_metric": {metric: n},
      "by_emotion": {emotion: {"n": int, metric: value}}, "images": {image: harmony},
-     "verdicts": {image: verdict}}
+     "verdicts": {image: verdict}, "targets": {image: target}}
 """
 
 from __future__ import annotations
@@ -32,6 +41,14 @@ FORMAT = "harmony-eval-baseline/1"
 #: Parts of run.json's config that decide scores (paths and worker counts left out: they differ by machine).
 _HASHED = ("backend", "emotions", "thresholds", "compatibility", "pool_weights", "harmony_weights")
 _EPS = 1e-9  # float noise: a drop of exactly max_drop passes
+#: Metrics checked when none is named: verdict rates as well as harmony (a run can keep its mean
+#: harmony and still break more faces).
+DEFAULT_METRICS = ("harmony", "perfect_rate", "broken_rate")
+#: Coverage checks: name -> does a row count (images with a verdict; faces that got a harmony).
+COVERAGE = {
+    "images_scored": lambda r: r.get("verdict") is not None,
+    "faces_read": lambda r: r.get("harmony") is not None,
+}
 
 
 def config_hash(run: Run) -> str | None:
@@ -81,6 +98,7 @@ def make_baseline(run: Run, per_image: bool = True) -> dict[str, Any]:
         ordered = sorted(run.rows, key=lambda r: r["image"])
         baseline["images"] = {r["image"]: r["harmony"] for r in ordered}
         baseline["verdicts"] = {r["image"]: r.get("verdict") for r in ordered}
+        baseline["targets"] = {r["image"]: r.get("target") for r in ordered}
     return baseline
 
 
@@ -143,6 +161,10 @@ class CheckResult:
     )  # (image, was, now)
     max_image_delta: float | None = None
     notes: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # baseline images without a score in the run
+    new_images: list[str] = field(default_factory=list)  # run images the baseline does not have
+    changed: list[str] = field(default_factory=list)  # images beyond the per-image tolerance
+    max_changed: int | None = None
 
     @property
     def image_failures(self) -> list[tuple[str, float, float | None]]:
@@ -151,25 +173,85 @@ class CheckResult:
         return [m for m in self.image_moves if m[2] is None or abs(m[2] - m[1]) > self.max_image_delta + _EPS]
 
     @property
+    def too_many_changed(self) -> bool:
+        return self.max_changed is not None and len(self.changed) > self.max_changed
+
+    @property
     def passed(self) -> bool:
         strict = self.max_image_delta is not None  # per-image mode: any moved image or verdict fails
-        return all(r.status == "ok" for r in self.rows) and not (
-            strict and (self.image_failures or self.images_missing or self.verdict_changes)
+        return (
+            all(r.status == "ok" for r in self.rows)
+            and not (strict and (self.image_failures or self.images_missing or self.verdict_changes))
+            and not self.too_many_changed
         )
+
+
+def align(baseline: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The run's rows for the baseline's images, in the baseline's order, and the images it lost.
+
+    A lost image (no row, an ``error`` row, or no harmony where the baseline had one) gets verdict
+    ``broken`` and harmony 0, so it lowers the run's metrics instead of leaving their denominator.
+    Without per-image values in the baseline the rows are returned as they are."""
+    images = baseline.get("images") or {}
+    verdicts = baseline.get("verdicts") or {}
+    keys = list(dict.fromkeys([*images, *verdicts]))
+    if not keys:
+        return rows, []
+    targets = baseline.get("targets") or {}
+    now = {r["image"]: r for r in rows}
+    out, lost = [], []
+    for img in keys:
+        r = dict(now.get(img) or {"image": img, "status": "missing", "target": targets.get(img)})
+        if verdicts.get(img) is not None and r.get("verdict") is None:
+            r["verdict"] = "broken"
+        if images.get(img) is not None and r.get("harmony") is None:
+            r["harmony"] = 0.0
+        if img not in now or r != now[img]:
+            lost.append(img)
+        out.append(r)
+    return out, lost
+
+
+def _coverage(baseline: dict[str, Any], rows: list[dict[str, Any]], max_drop: int) -> list[CheckRow]:
+    """Images scored and faces read: the baseline's count (over its images) against the run's."""
+    images, verdicts = baseline.get("images") or {}, baseline.get("verdicts") or {}
+    keys = set(images) | set(verdicts)
+    if keys:
+        base = {"images_scored": sum(v is not None for v in verdicts.values()) if verdicts else None,
+                "faces_read": sum(h is not None for h in images.values()) if images else None}  # fmt: skip
+        rows = [r for r in rows if r["image"] in keys]
+    else:  # a baseline without per-image values: its counts per metric
+        n_by = baseline.get("n_by_metric") or {}
+        base = {"images_scored": n_by.get("perfect_rate"), "faces_read": n_by.get("harmony")}
+    out = []
+    for name, counts in COVERAGE.items():
+        if base[name] is None:
+            continue
+        now = sum(bool(counts(r)) for r in rows)
+        status = "REGRESSED" if base[name] - now > max_drop else "ok"
+        out.append(CheckRow("coverage", name, base[name], now, len(keys) or len(rows), status))
+    return out
 
 
 def check(
     baseline: dict[str, Any],
     run: Run,
-    metrics: list[str],
+    metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS,
     max_drop: float = 0.05,
     max_image_delta: float | None = None,
+    max_changed: int | None = None,
+    max_coverage_drop: int = 0,
 ) -> CheckResult:
-    """Compare ``run`` with ``baseline`` on ``metrics``; raises :class:`RunError` when a metric can't be checked."""
+    """Compare ``run`` with ``baseline`` on ``metrics`` over the baseline's images (see the module
+    docstring); raises :class:`RunError` when a metric can't be checked."""
     if max_drop < 0:
         raise ValueError(f"`max_drop` must be >= 0, got {max_drop}")
+    if max_changed is not None and max_changed < 0:
+        raise ValueError(f"`max_changed` must be >= 0, got {max_changed}")
+    judged, lost = align(baseline, run.rows)
     rows: list[CheckRow] = []
-    current, counts = run_metrics(run.rows)
+    current, counts = run_metrics(judged)
+    by_target = groups(judged, "target")
     for m in metrics:
         if m not in METRICS:
             raise ValueError(f"Unknown metric {m!r}; choose from {list(METRICS)}.")
@@ -178,13 +260,12 @@ def check(
                 f"the baseline has no value for {m!r} (it has {sorted(k for k, v in baseline['metrics'].items() if v is not None)}); "
                 "rewrite it with --write-baseline or pick another --metric"
             )
-        if current[m] is None and m == "target_match":
+        if m == "target_match" and not any(r.get("target") for r in run.rows):
             raise RunError(f"{run.path}: no image has a target, so target_match cannot be checked; score with "
                            "--targets CSV or a manifest.jsonl, or pick another --metric")  # fmt: skip
         # Other metrics without a value (e.g. harmony when no image has a face) are a regression, not
         # bad input: _row marks them "missing", which fails the check.
         rows.append(_row("overall", m, baseline["metrics"][m], current[m], counts[m], max_drop))
-        by_target = groups(run.rows, "target")
         for emotion, base in (baseline.get("by_emotion") or {}).items():
             if base.get(m) is None:
                 continue
@@ -193,20 +274,37 @@ def check(
                 continue
             vals = metric_values(by_target[emotion], m)
             rows.append(_row(f"emotion={emotion}", m, base[m], _mean(vals), len(vals), max_drop))
-    result = CheckResult(rows, max_drop, max_image_delta=max_image_delta)
+    rows += _coverage(baseline, run.rows, max_coverage_drop)
+    result = CheckResult(rows, max_drop, max_image_delta=max_image_delta, lost=lost, max_changed=max_changed)
     images = baseline.get("images") or {}
+    verdicts = baseline.get("verdicts") or {}
+    now_rows = {r["image"]: r for r in run.rows}
+    if images or verdicts:
+        result.new_images = [img for img in now_rows if img not in images and img not in verdicts]
     if images:
-        now = {r["image"]: r.get("harmony") for r in run.rows}
+        now = {img: r.get("harmony") for img, r in now_rows.items()}
         moves = [(img, h, now.get(img)) for img, h in images.items() if h is not None and img in now]
         result.images_missing = sum(img not in now for img in images)
         moves.sort(key=lambda m: -(abs(m[2] - m[1]) if m[2] is not None else 2.0))
         result.image_moves = moves
-    verdicts = baseline.get("verdicts") or {}
     if verdicts:
-        now_v = {r["image"]: r.get("verdict") for r in run.rows}
+        now_v = {img: r.get("verdict") for img, r in now_rows.items()}
         result.verdict_changes = [
             (img, v, now_v[img]) for img, v in verdicts.items() if img in now_v and now_v[img] != v
         ]
+    tol = max_image_delta if max_image_delta is not None else max_drop
+    lost_set = set(lost)
+    for img in dict.fromkeys([*images, *verdicts]):
+        r = now_rows.get(img, {})
+        b, h = images.get(img), r.get("harmony")
+        moved = b is not None and h is not None and abs(h - b) > tol + _EPS
+        if img in lost_set or moved or (verdicts and r.get("verdict") != verdicts.get(img)):
+            result.changed.append(img)
+    if (images or verdicts) and not any(img in now_rows for img in [*images, *verdicts]):
+        result.notes.append(
+            f"no baseline image is in the run (baseline names e.g. {next(iter(images or verdicts))!r}, "
+            f"run names e.g. {next(iter(now_rows), None)!r}): score the same images"
+        )
     h = config_hash(run)
     if baseline.get("config_hash") and h and h != baseline["config_hash"]:
         result.notes.append(
@@ -223,10 +321,16 @@ def _row(scope: str, metric: str, base: float, now: float | None, n: int, max_dr
     return CheckRow(scope, metric, base, now, n, "REGRESSED" if loss > max_drop + _EPS else "ok")
 
 
+def _names(items: list[str], top: int) -> str:
+    return ", ".join(items[:top]) + (f" ... (+{len(items) - top})" if len(items) > top else "")
+
+
 def format_result(result: CheckResult, top: int = 10) -> str:
     """Readable report: the table of checks, the images that moved most, and a one-line verdict."""
 
     def f(v: float | None, sign: bool = False) -> str:
+        if isinstance(v, int):  # coverage counts
+            return f"{v:+d}" if sign else str(v)
         return "-" if v is None else (f"{v:+.4f}" if sign else f"{v:.4f}")
 
     head = ("scope", "metric", "baseline", "current", "change", "n", "status")
@@ -254,6 +358,20 @@ def format_result(result: CheckResult, top: int = 10) -> str:
         lines += [f"  {img}: {was} -> {now}" for img, was, now in result.verdict_changes[:top]]
     if result.images_missing:
         lines.append(f"{result.images_missing} baseline image(s) are not in the run")
+    if result.lost:
+        lines.append(
+            f"{len(result.lost)} baseline image(s) lost their score in the run (judged as harmony 0, "
+            f"broken): {_names(result.lost, top)}"
+        )
+    if result.new_images:
+        lines.append(
+            f"{len(result.new_images)} image(s) not in the baseline (reported, not judged): "
+            + _names(result.new_images, top)
+        )
+    if result.max_changed is not None:
+        lines.append(
+            f"{len(result.changed)} image(s) changed beyond tolerance (allowed {result.max_changed})"
+        )
     lines += [f"note: {n}" for n in result.notes]
     bad = [r for r in result.rows if r.status != "ok"]
     lines.append("")
@@ -270,9 +388,13 @@ def format_result(result: CheckResult, top: int = 10) -> str:
             what.append(f"{result.images_missing} baseline image(s) missing")
         if result.max_image_delta is not None and result.verdict_changes:
             what.append(f"{len(result.verdict_changes)} verdict(s) changed")
+        if result.too_many_changed:
+            what.append(
+                f"{len(result.changed)} image(s) changed (more than --max-changed {result.max_changed})"
+            )
         missing = " or have no value" if any(r.status == "missing" for r in bad) else ""
         lines.append(
-            f"FAILED ({len(bad)} of {len(result.rows)} checks regressed by more than {result.max_drop}{missing}): "
+            f"FAILED ({len(bad)} of {len(result.rows)} checks regressed by more than the tolerance{missing}): "
             + "; ".join(what)
         )
     return "\n".join(lines)

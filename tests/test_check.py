@@ -64,7 +64,7 @@ def test_identical_run_passes(base, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "OK: 15 check(s)" in out  # 3 metrics x (overall + 4 emotions)
+    assert "OK: 17 check(s)" in out  # 3 metrics x (overall + 4 emotions) + 2 coverage counts
     assert "all 48 images have the baseline's harmony" in out
 
 
@@ -74,12 +74,18 @@ def test_degraded_run_fails_with_a_table(base, tmp_path, capsys):
     assert main(["check", str(worse), "--baseline", str(baseline)]) == 1
     out = capsys.readouterr().out
     # sad images lost 0.3 each: the sad mean drops 0.3, the overall mean 0.3 * 12 / 48 = 0.075 > 0.05
-    lines = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.startswith(("overall", "emotion="))}
+    lines = {
+        ln.split()[0]: ln.split()
+        for ln in out.splitlines()
+        if ln.startswith(("overall", "emotion=")) and ln.split()[1] == "harmony"
+    }
     assert lines["overall"][-1] == "REGRESSED" and lines["overall"][4] == "-0.0750"
     assert lines["emotion=sad"][-1] == "REGRESSED" and lines["emotion=sad"][4] == "-0.3000"
     assert lines["emotion=happy"][-1] == "ok"  # untouched emotions stay within tolerance
     assert "images that moved most" in out and "sad" in out.split("images that moved most")[1].splitlines()[1]
-    assert "FAILED (2 of 5 checks" in out
+    # default metrics harmony, perfect_rate, broken_rate (x overall + 4 emotions) + 2 coverage checks;
+    # only harmony moved (verdicts kept), overall and sad
+    assert "FAILED (2 of 17 checks" in out
 
 
 def test_a_run_without_faces_fails_instead_of_erroring(base, tmp_path, capsys):
@@ -94,8 +100,10 @@ def test_a_run_without_faces_fails_instead_of_erroring(base, tmp_path, capsys):
     )  # a model that draws no faces regressed
     out = capsys.readouterr().out
     overall = next(ln.split() for ln in out.splitlines() if ln.startswith("overall"))
-    assert overall == ["overall", "harmony", "0.5485", "-", "-", "0", "missing"]  # no face, no harmony
-    assert "have no value" in out
+    # every face lost: judged on the baseline's 48 images, each at harmony 0
+    assert overall == ["overall", "harmony", "0.5485", "0.0000", "-0.5485", "48", "REGRESSED"]
+    faces = next(ln.split() for ln in out.splitlines() if ln.startswith("coverage") and "faces_read" in ln)
+    assert faces == ["coverage", "faces_read", "48", "0", "-48", "48", "REGRESSED"]
 
 
 def test_tolerance_and_per_image_gate(base, tmp_path):
