@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# `--backend auto` downloads CLIP weights when the Hub answers: tests never do (those of the auto
+# path fake the Hub and lift this themselves).
+os.environ.setdefault("HARMONY_EVAL_OFFLINE", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARMONY_EVAL_SHARED", ROOT.parent / "shared"))
 

@@ -28,13 +28,12 @@ def _factory(name: str):
 
 
 def resolve_backend_name(name: str, options: dict[str, Any] | None = None) -> str:
-    """``auto`` -> ``clip`` when CLIP weights are available locally, else ``anatomy``."""
+    """``auto`` -> ``clip`` (local weights, or downloaded once when the Hub answers) or ``anatomy``
+    (offline, with one notice); see ``backends.auto``."""
     if name == "auto":
-        try:
-            from .clip import clip_weights_available
-        except ImportError:  # torch / open_clip not installed: the offline path it is
-            return "anatomy"
-        return "clip" if clip_weights_available(**(options or {})) else "anatomy"
+        from .auto import resolve_auto
+
+        return resolve_auto(options)
     if name not in BACKENDS:
         raise ValueError(f"Unknown backend {name!r}; choose one of {['auto', *BACKENDS]}.")
     return name
