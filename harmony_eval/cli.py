@@ -43,6 +43,7 @@ WORKFLOW_COMMANDS = {
     "compare": "benchmarks.cli:compare",
     "check": "benchmarks.cli:check",
     "calibrate": "calibration.cli:calibrate",
+    "review": "harmony_eval.review.cli:review",  # library subpackage; needs the review extra to run
 }
 
 
@@ -90,6 +91,12 @@ def score(
         bool, typer.Option(help="Random CLIP weights (smoke tests, speed checks).")
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0 = one per core for larger jobs).")] = 0,
+    engine: Annotated[
+        str, typer.Option(help="local (worker processes) | ray (Ray Data actors; pip install harmony-eval[ray]).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (auto: the one `ray start` made); default a local Ray.")
+    ] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 64_000_000,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -101,6 +108,8 @@ def score(
 
     if backend == "clip":  # say which packages are missing before anything asks for weights
         require_extra("clip", "--backend clip", ("torch", "open_clip"))
+    if engine == "ray":
+        require_extra("ray", "--engine ray", ("ray",))
     options = {"mediapipe_model": str(mediapipe_model) if mediapipe_model else None}
     if backend in ("clip", "auto"):
         options.update(
@@ -118,6 +127,8 @@ def score(
         [str(p) for p in inputs] if len(inputs) > 1 else str(inputs[0]),
         out,
         workers=workers,
+        engine=engine,
+        ray_address=ray_address,
         progress=progress and sys.stderr.isatty(),
         report=report,
         targets_csv=targets,

@@ -27,6 +27,7 @@ import pandas as pd
 
 from .jsonl import read_jsonl
 from .pipeline import ROW_KEYS, Prepared, Scorer
+from .runguard import guarded_run, ignore_sigint_in_worker, output_exclusions, stop_pool_on_exit
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -67,6 +68,7 @@ _WORKER: Scorer | None = None
 
 def _init_worker(scorer: Scorer) -> None:
     global _WORKER
+    ignore_sigint_in_worker()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
 
@@ -103,7 +105,7 @@ def _rows(scorer: Scorer, jobs: list[tuple[Any, str]], workers: int) -> Iterator
         )
         with ProcessPoolExecutor(
             workers, mp_context=ctx, initializer=_init_worker, initargs=(scorer,)
-        ) as pool:
+        ) as pool, stop_pool_on_exit(pool):
             for out in pool.map(_work, jobs, chunksize=1):
                 if isinstance(out, dict):
                     yield out
@@ -142,6 +144,7 @@ def _versions() -> dict[str, str]:
         "torch",
         "open_clip_torch",
         "transformers",
+        "ray",
     ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
@@ -171,6 +174,7 @@ def flatten(rows: list[dict[str, Any]], emotions: list[str] | None = None) -> pd
     return df
 
 
+@guarded_run  # one run per folder at a time; SIGTERM stops every worker
 def score_folder(
     inputs: str | Path | list,
     out_dir: str | Path,
@@ -182,24 +186,35 @@ def score_folder(
     manifest: str | Path | None = None,
     scorer: Scorer | None = None,
     argv: list[str] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
     **scorer_options: Any,
 ) -> RunSummary:
     """Score every image under ``inputs`` into ``out_dir`` (created). See the module docstring.
 
-    ``workers=0`` picks automatically (``auto_workers``). Remaining keyword arguments build the
-    ``Scorer`` (backend, emotions, detectors, calibration, ...).
+    ``workers=0`` picks automatically (``auto_workers``). ``engine="ray"`` scores on Ray Data actor
+    pools instead of local processes (``ray_engine``; ``ray_address`` as ``ray.init``'s, None for a
+    local Ray), with the same rows. Remaining keyword arguments build the ``Scorer`` (backend,
+    emotions, detectors, calibration, ...).
     """
     from tqdm.auto import tqdm
 
     from .imageio import list_images
     from .targets import TargetResolver
 
+    if engine not in ("local", "ray"):
+        raise ValueError(f"--engine {engine!r} is not an engine; choose local or ray.")
+    if engine == "ray":  # before anything is written: a missing Ray is a usage error
+        from .ray_engine import require_ray
+
+        require_ray()
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = list_images(inputs, exclude=[out])
+    paths = list_images(inputs, exclude=output_exclusions(out))  # never its own outputs
     roots = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     root = roots[0] if len(roots) == 1 and roots[0].is_dir() else None
+    resolver = None
     if scorer is None:
         resolver = TargetResolver(
             scorer_options.get("emotions"), targets_csv=targets_csv, manifest=manifest, root=root
@@ -216,11 +231,17 @@ def score_folder(
         )
     done = {r["path"] for r in done_rows}
     jobs = [(str(p), str(p)) for p in paths if str(p) not in done]
-    workers = workers or auto_workers(len(jobs))
+    if engine == "ray":
+        from .ray_engine import RayOptions, ray_rows
+
+        produced = ray_rows(scorer, jobs, RayOptions(address=ray_address, workers=workers))
+    else:
+        workers = workers or auto_workers(len(jobs))
+        produced = _rows(scorer, jobs, workers)
     new_rows = []
     bar = tqdm(total=len(jobs), desc="scoring", unit="img", disable=not progress or not jobs)
     with open(results, "a", encoding="utf-8") as f:
-        for row in _rows(scorer, jobs, workers):
+        for row in produced:
             f.write(dumps_row(row))
             f.flush()
             new_rows.append(row)
@@ -244,7 +265,7 @@ def score_folder(
         "argv": argv if argv is not None else sys.argv,
         "inputs": [str(r) for r in roots],
         "out": str(out),
-        "config": {**_scoring_config(scorer), "workers": workers},
+        "config": {**_scoring_config(scorer), "workers": workers, "engine": engine},
         "versions": _versions(),
         "counts": {
             "images": len(rows),

@@ -1,0 +1,219 @@
+"""Scoring on a Ray cluster (``--engine ray``): Ray Data actor pools in place of the local process pool.
+
+The image paths become a Ray dataset; ``map_batches`` runs them through one or two actor pools:
+
+1. CPU actors (``num_cpus=1``) load, detect and cut regions (``Scorer.prepare``). With the offline
+   ``anatomy`` backend, which costs about as much as detection, they finish the whole row
+   (``Scorer.score_one``) and there is no second stage.
+2. Model actors (``num_gpus=1`` each when the cluster has GPUs, else one CPU) build the CLIP / tagger
+   backend once in their constructor and turn batches of prepared images into rows
+   (``Scorer.score_batch``: predict + finish).
+
+Actors only return rows, as JSON text (``runner.dumps_row``): the driver writes every row, so a retried
+task cannot write one twice, and it puts them back into input order before yielding them, so
+``results.jsonl`` holds the same bytes as a local run on the same inputs. Every path must be readable
+at the same name on every node (a local disk for one machine, NFS or another shared mount for many).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .pipeline import Scorer
+
+log = logging.getLogger(__name__)
+INSTALL_HINT = 'pip install "harmony-eval[ray]"'
+_MAX_BLOCK = 64  # images per Ray block: the unit of scheduling, of retry and of driver-side buffering
+
+
+def require_ray() -> None:
+    """Raise ``ValueError`` (the CLI's exit code 2) saying how to install Ray when it is missing."""
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError as e:
+        raise ValueError(
+            f"--engine ray needs Ray Data, which is not installed ({e}); install it with: {INSTALL_HINT}"
+        ) from None
+
+
+@dataclass
+class RayOptions:
+    """How the Ray engine uses the cluster. Zero means "decide from the cluster's resources"."""
+
+    address: str | None = None  # None: start a local Ray; "auto": join the cluster `ray start` made
+    workers: int = 0  # CPU actors for load + detect (0: the cluster's CPUs not taken by model actors)
+    model_workers: int = 0  # model actors (0: one per GPU, or one on a CPU-only cluster)
+    retries: int = 3  # per task, for user exceptions (e.g. CUDA OOM); Ray itself restarts dead actors
+    split: bool | None = None  # two stages even with anatomy (None: only for model backends)
+    predict_batch: int = 16  # images per model call, as the local runner's batches
+
+
+def _init_actor() -> None:
+    """As ``runner._init_worker``: one thread per actor (an actor per core already), warnings once."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import cv2
+
+    from . import detect
+
+    cv2.setNumThreads(1)
+    detect._warned_mediapipe = True  # the driver already warned about a missing model, once
+
+
+class _PrepareActor:
+    """Stage 1 (CPU): one Scorer per actor; rows (``full``) or pickled ``Prepared`` images."""
+
+    def __init__(self, scorer: Scorer, full: bool) -> None:
+        _init_actor()
+        self.scorer, self.full = scorer, full
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from .runner import dumps_row
+
+        out = []
+        for name in batch["path"]:
+            name = str(name)
+            if self.full:
+                out.append(dumps_row(self.scorer.score_one(name, name)))
+            else:
+                # Pickle between our own actors, as the local process pool does: a Prepared holds the
+                # decoded image and the faces (numpy arrays), which Arrow columns cannot hold as is.
+                out.append(pickle.dumps(self.scorer.prepare(name, name), protocol=5))
+        return {"idx": batch["idx"], "row" if self.full else "prep": np.array(out, dtype=object)}
+
+
+class _PredictActor:
+    """Stage 2 (GPU when there is one): the backend is built once, here, not once per batch."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        _init_actor()
+        self.scorer = scorer
+        self.scorer.backend  # noqa: B018 -- load the model at actor start, not inside the first batch
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from .runner import dumps_row
+
+        preps = [pickle.loads(b) for b in batch["prep"]]
+        rows = [dumps_row(r) for r in self.scorer.score_batch(preps)]
+        return {"idx": batch["idx"], "row": np.array(rows, dtype=object)}
+
+
+def _connect(opts: RayOptions) -> bool:
+    """Join or start Ray; True when this call started it (and so must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(
+            address=opts.address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ValueError(
+            f"--ray-address {opts.address!r}: could not join a Ray cluster ({e}). Start one with "
+            "`ray start --head`, or leave --ray-address out to run Ray on this machine."
+        ) from None
+    return True
+
+
+def _plan(scorer: Scorer, opts: RayOptions, n_jobs: int) -> tuple[bool, int, int, float]:
+    """``(split, cpu_actors, model_actors, gpus_per_model_actor)`` from the cluster's resources."""
+    import ray
+
+    res = ray.cluster_resources()
+    cpus, gpus = int(res.get("CPU", 1)), int(res.get("GPU", 0))
+    split = (not scorer.batch_in_worker) if opts.split is None else opts.split
+    model = (opts.model_workers or max(gpus, 1)) if split else 0
+    gpu_each = 1.0 if split and gpus else 0.0
+    left = cpus - (0 if gpu_each else model)  # model actors on CPU take a core each
+    cpu_actors = opts.workers or max(1, left)
+    return split, max(1, min(cpu_actors, n_jobs)), max(0, min(model, n_jobs)), gpu_each
+
+
+def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> Iterator[dict[str, Any]]:
+    """Rows for ``jobs`` (``(path, name)`` pairs, names used as row paths) in input order.
+
+    Starts (or joins) Ray on the first ``next()``; a Ray it started is shut down when iteration ends.
+    A task that still fails after ``opts.retries`` retries raises ``RuntimeError``; rows yielded before
+    it stay valid (the runner has written them), so a rerun resumes after them.
+    """
+    if not jobs:
+        return
+    require_ray()
+    import ray
+    import ray.data
+    from ray.data import ActorPoolStrategy, DataContext
+
+    scorer.detectors  # noqa: B018 -- bad detector options fail here, and a missing model warns once
+    started = _connect(opts)
+    ctx = DataContext.get_current()
+    saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "retried_map_errors", "max_map_retries")}
+    try:
+        ctx.enable_progress_bars = False  # the runner's tqdm bar counts rows; two bars would fight
+        ctx.retried_map_errors, ctx.max_map_retries = True, opts.retries
+        split, n_cpu, n_model, gpu_each = _plan(scorer, opts, len(jobs))
+        log.info("ray: %d CPU actor(s), %d model actor(s), %s GPU each", n_cpu, n_model, gpu_each)
+        # Blocks small enough that every actor gets several (load balance, cheap retries), at most
+        # _MAX_BLOCK images so a 10^6-image run keeps the driver's reorder buffer small.
+        per_block = max(1, min(_MAX_BLOCK, math.ceil(len(jobs) / (4 * n_cpu))))
+        items = [{"idx": i, "path": name} for i, (_, name) in enumerate(jobs)]
+        ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / per_block))
+        ds = ds.map_batches(
+            _PrepareActor,
+            fn_constructor_kwargs={"scorer": scorer, "full": not split},
+            batch_size=per_block,
+            batch_format="numpy",
+            compute=ActorPoolStrategy(size=n_cpu),
+            num_cpus=1,
+            udf_modifying_row_count=False,
+        )
+        if split:
+            ds = ds.map_batches(
+                _PredictActor,
+                fn_constructor_kwargs={"scorer": scorer},
+                batch_size=opts.predict_batch,
+                batch_format="numpy",
+                compute=ActorPoolStrategy(size=n_model),
+                num_gpus=gpu_each,
+                num_cpus=0 if gpu_each else 1,
+                udf_modifying_row_count=False,
+            )
+        yield from _in_order(ds.iter_rows(), len(jobs))
+    except ray.exceptions.RayError as e:
+        raise RuntimeError(
+            f"Ray scoring failed after {opts.retries} retries ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            "the rows written so far are kept: rerun the same command to resume."
+        ) from e
+    finally:
+        for k, v in saved.items():
+            setattr(ctx, k, v)
+        if started:
+            ray.shutdown()
+
+
+def _in_order(rows: Iterator[dict[str, Any]], n: int) -> Iterator[dict[str, Any]]:
+    """Yield rows by ``idx`` from 0 to n-1 as soon as each is next; rows arrive in any order, and a
+    retried task may send one twice (only the first counts)."""
+    waiting: dict[int, str] = {}
+    nxt = 0
+    for r in rows:
+        i = int(r["idx"])
+        if i >= nxt:
+            waiting.setdefault(i, r["row"])
+        while nxt in waiting:
+            yield json.loads(waiting.pop(nxt))
+            nxt += 1
+    if nxt != n:
+        raise RuntimeError(f"Ray returned rows for {nxt} of {n} images; rerun the same command to resume.")
