@@ -20,9 +20,9 @@ from harmony_eval.calibrated import RegionModel
 #: model -> feature-name prefixes it reads (None = every feature of every region + quality)
 MODEL_INPUTS: dict[str, tuple[str, ...] | None] = {
     "face": None,
-    "eyes": ("eyes", "left_eye", "right_eye"),
-    "brows": ("brows", "left_brow", "right_brow"),
-    "mouth": ("mouth",),
+    "eyes": ("eyes", "left_eye", "right_eye", "eyes_desc"),
+    "brows": ("brows", "left_brow", "right_brow", "brows_desc"),
+    "mouth": ("mouth", "mouth_desc"),
 }
 
 

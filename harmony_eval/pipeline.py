@@ -188,6 +188,7 @@ class Scorer:
         inputs = [FaceInput(batch[i].image, batch[i].faces[0], batch[i].regions, batch[i].key) for i in todo]
         preds = self.backend.predict(inputs, self.emotions)
         for i, pred in zip(todo, preds, strict=True):
+            pred = with_descriptors(pred, batch[i].image, batch[i].regions)
             if self._calibration is not None:
                 pred = self._calibration.apply(pred, self.emotions)
             out[i] = pred
@@ -264,6 +265,22 @@ class Scorer:
     def score_batch(self, preps: list[Prepared]) -> list[dict[str, Any]]:
         preds = self.predict(preps)
         return [self.finish(p, q) for p, q in zip(preps, preds, strict=True)]
+
+
+def with_descriptors(pred: RegionPrediction, image: np.ndarray, regions: dict[str, Any]) -> RegionPrediction:
+    """``pred`` with the generic crop descriptors (``descriptors.region_descriptors``, ~2 ms a face)
+    added to its features, whatever the backend: the learned readers of a calibration read them."""
+    from dataclasses import replace
+
+    from .descriptors import DESCRIPTOR_NAMES, region_descriptors
+
+    feats = region_descriptors(image, regions)
+    return replace(
+        pred,
+        features={**pred.features, **feats},
+        feature_names={**pred.feature_names, **{g: DESCRIPTOR_NAMES[g] for g in feats}},
+    )
+
 
 
 def iter_inputs(inputs: Any) -> Iterator[tuple[Any, str]]:
