@@ -5,6 +5,7 @@ Registered by ``harmony_eval.cli`` (``WORKFLOW_COMMANDS``); also callable as ``r
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,10 +31,13 @@ def run_calibration(
     workers: int = 1,
     detectors: list[str] | None = None,
     progress: bool = False,
+    curve: bool = True,
+    curve_repeats: int = 3,
     **options: Any,
 ) -> dict[str, Any]:
     """Score the labelled images, fit ``OUT/calibration.json`` on all of them, evaluate out of sample
-    (``cv`` folds or a 25 % hold-out) and write the report. Returns the ``report.json`` content."""
+    (``cv`` folds or a 25 % hold-out), draw the learning curve (``curve``) and write the report.
+    Returns the ``report.json`` content."""
     from harmony_eval.resources import resolve_emotions
 
     from .evaluate import Dataset, build_calibration, evaluate
@@ -75,17 +79,107 @@ def run_calibration(
         "models": {r: m.summary for r, m in cal.models.items()},
     }  # fmt: skip
     figs = figures(results, bootstrap, seed)
+    if "face" in figs:  # what `score` says a calibrated reading is worth (reader_info)
+        f = figs["face"]
+        cal.training.update(
+            n_labels=len(idx),
+            cv={"balanced_accuracy": f["balanced_accuracy"], "ci95": f["ci95"]["balanced_accuracy"],
+                "n": f["n"], "folds": cv or "holdout-25%"},
+        )  # fmt: skip
+        cal.save(cal_path)
+    if curve and "emotion" in lab.targets:
+        from .curve import learning_curve, plot_curve
+
+        try:
+            lc = learning_curve(ds, opts, repeats=curve_repeats, seed=seed, progress=progress)
+        except ValueError as e:  # too few labels for a curve: say so in the report, fit anyway
+            summary["learning_curve"] = {"error": str(e)}
+        else:
+            (out_dir / "plots").mkdir(parents=True, exist_ok=True)
+            plot_curve({"random order": lc}, out_dir / "plots" / "learning_curve.png", 1 / len(vocab))
+            summary["learning_curve"] = lc
     write_report(out_dir, summary, results, figs)
     return {**summary, **figs}
 
 
+def suggest_files(images: str | Path) -> tuple[list[str], Path]:
+    """Images to choose from: a folder's images, or a scored run's (its ``results.jsonl`` paths)."""
+    from harmony_eval.imageio import list_images
+
+    root = Path(images)
+    if (root / "results.jsonl").is_file():
+        from harmony_eval.jsonl import read_jsonl
+
+        files = [row["path"] for _, row in read_jsonl(root / "results.jsonl") if Path(row["path"]).is_file()]
+        return sorted(dict.fromkeys(files)), Path(os.path.commonpath(files)) if files else root
+    if not root.exists():
+        raise FileNotFoundError(f"--images {root}: no such folder")
+    return [str(p) for p in list_images([root])], root
+
+
+def run_suggest(
+    images: str | Path,
+    out: str | Path,
+    n: int,
+    *,
+    labels: str | Path | None = None,
+    backend: str = "auto",
+    emotions: str | list[str] | None = None,
+    workers: int = 1,
+    detectors: list[str] | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> Path:
+    """Score the images under ``images`` (a folder or a scored run) and write ``OUT/suggested.csv``:
+    the ``n`` unlabelled ones whose labels would teach the readers most (``suggest.suggest_order``),
+    as a labels CSV ready to fill in. Images already in ``labels`` are skipped (and count as covered)."""
+    from harmony_eval.calibrated import prediction_features
+    from harmony_eval.resources import resolve_emotions
+
+    from .features import score_images
+    from .labels import read_labels
+    from .suggest import suggest_order, write_suggestions
+
+    if n < 1:
+        raise ValueError(f"--suggest {n}: expected how many images to suggest (1 or more)")
+    vocab = resolve_emotions(emotions)
+    files, root = suggest_files(images)
+    if not files:
+        raise ValueError(f"--images {images}: no images found to suggest from")
+    done: set[str] = set()
+    if labels is not None:
+        lab = read_labels(labels, root, vocab, ignore_unknown=True)
+        done = {str(Path(str(r["file"])).resolve()) for r in lab.rows}
+    scorer, items = score_images(
+        files,
+        backend=backend,
+        emotions=vocab,
+        detectors=detectors,
+        workers=workers,
+        progress=progress,
+        **options,
+    )
+    pw = scorer.config.pool_weights
+    named = [prediction_features(s.pred, vocab, pw) if s.ok else None for s in items]
+    labelled = [i for i, f in enumerate(files) if str(Path(f).resolve()) in done]
+    order = suggest_order([s.row for s in items], named, n, labelled, scorer.config.thresholds)
+    return write_suggestions(Path(out) / "suggested.csv", files, [s.row for s in items], order, root)
+
+
 def calibrate(
-    images: Annotated[Path, typer.Option("--images", help="Folder of the labelled images.")],
-    labels: Annotated[
+    images: Annotated[
         Path,
-        typer.Option("--labels", help="CSV (file + emotion/eyes/brows/mouth/verdict) or Label Studio JSON."),
+        typer.Option(
+            "--images", help="Folder of the labelled images (with --suggest: a folder or a scored run)."
+        ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for calibration.json and the report.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="CSV (file + emotion/eyes/brows/mouth/verdict) or Label Studio JSON."),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for calibration.json and the report.")
+    ] = Path("calibration_out"),
     cv: Annotated[
         int | None, typer.Option("--cv", help="K-fold cross-validated figures (default: a 25% hold-out).")
     ] = None,
@@ -125,19 +219,49 @@ def calibrate(
         Path | None, typer.Option(help="Folder caching CLIP crop embeddings.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    suggest: Annotated[
+        int | None,
+        typer.Option(
+            "--suggest",
+            metavar="N",
+            help="Instead of fitting: write OUT/suggested.csv, the N unlabelled images whose labels would teach most.",
+        ),
+    ] = None,
+    curve: Annotated[bool, typer.Option(help="Draw the learning curve (labels vs accuracy).")] = True,
+    curve_repeats: Annotated[
+        int, typer.Option(help="Random label orders averaged in the learning curve.")
+    ] = 3,
 ) -> int:
     """Fit calibrated region classifiers (and verdict thresholds) to human labels; write
-    OUT/calibration.json (for `score --calibration`) and OUT/report.{md,html,json} with plots."""
+    OUT/calibration.json (for `score --calibration`) and OUT/report.{md,html,json} with plots
+    (learning curve included). With --suggest N: list the N images to label first."""
     options = {
         "mediapipe_model": str(mediapipe_model) if mediapipe_model else None,
         "clip_model": clip_model, "clip_pretrained": clip_pretrained, "clip_loader": clip_loader,
         "clip_embed_cache": str(clip_embed_cache) if clip_embed_cache else None,
     }  # fmt: skip
+    options = {k: v for k, v in options.items() if v is not None}
+    dets = detectors.split(",") if detectors else None
+    if suggest is not None:
+        path = run_suggest(
+            images, out, suggest, labels=labels, backend=backend, emotions=emotions, workers=workers,
+            detectors=dets, progress=progress and sys.stderr.isatty(), **options,
+        )  # fmt: skip
+        typer.echo(
+            f"Suggested {len(path.read_text(encoding='utf-8').splitlines()) - 1} image(s) to label: {path}. "
+            f"Fill in its emotion column (and eyes/brows/mouth/verdict if you like), then run "
+            f"`harmony-eval calibrate --images {images} --labels {path} --out {out}`."
+        )
+        return 0
+    if labels is None:
+        raise ValueError(
+            "--labels: missing; give the labels CSV to fit, or --suggest N to choose images to label"
+        )
     rep = run_calibration(
         images, labels, out, cv=cv, backend=backend, emotions=emotions, ignore_unknown=ignore_unknown,
         method=method, model=model, prior=prior, C=c, bootstrap=bootstrap, seed=seed, workers=workers,
-        detectors=detectors.split(",") if detectors else None, progress=progress and sys.stderr.isatty(),
-        **{k: v for k, v in options.items() if v is not None},
+        detectors=dets, progress=progress and sys.stderr.isatty(), curve=curve, curve_repeats=curve_repeats,
+        **options,
     )  # fmt: skip
     parts = [
         f"{t} bal.acc {rep[t]['balanced_accuracy']} kappa {rep[t]['kappa']}"

@@ -35,15 +35,26 @@ class Dataset:
     scorer: Scorer
     emotions: list[str]
     named: list[dict[str, float] | None] = field(default_factory=list)
+    #: region targets without a label column of their own, read from the face label instead (a face
+    #: labelled happy is a weak label for its eyes, brows and mouth: most people label whole faces)
+    weak: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         pool_weights = self.scorer.config.pool_weights
         self.named = [
             prediction_features(s.pred, self.emotions, pool_weights) if s.ok else None for s in self.items
         ]
+        if "emotion" in self.labels.targets:
+            self.weak = tuple(t for t in ("eyes", "brows", "mouth") if t not in self.labels.targets)
+
+    @property
+    def targets(self) -> list[str]:
+        """Label columns present, plus the weakly labelled regions."""
+        return [*self.labels.targets, *self.weak]
 
     def label(self, i: int, target: str) -> str | None:
-        return self.labels.rows[i].get(target)  # type: ignore[return-value]
+        key = "emotion" if target in self.weak else target
+        return self.labels.rows[i].get(key)  # type: ignore[return-value]
 
     def usable(self, i: int, target: str) -> bool:
         """Image ``i`` counts for ``target``: labelled, and the tool produced what the target reads."""
@@ -70,7 +81,7 @@ def build_calibration(ds: Dataset, idx: list[int], opts: FitOptions, strict: boo
     i.e. the backend's reading, instead of an error."""
     models: dict[str, RegionModel] = {}
     for target, model in TARGET_MODEL.items():
-        if target not in ds.labels.targets:
+        if target not in ds.targets:
             continue
         rows = [i for i in idx if ds.usable(i, target)]
         y = [ds.label(i, target) for i in rows]
@@ -79,8 +90,11 @@ def build_calibration(ds: Dataset, idx: list[int], opts: FitOptions, strict: boo
                 [ds.named[i] for i in rows], y, model=model, label=target, opts=opts, vocabulary=ds.emotions
             )
         except ValueError:
-            if strict:
+            if strict and target not in ds.weak:
                 raise
+            continue
+        if target in ds.weak:
+            models[model].summary["weak_labels"] = "face emotion labels stand for this region's labels"
     cal = Calibration(
         emotions=list(ds.emotions), models=models, backend=ds.scorer.backend_name, versions=_versions(),
         pool_weights=dict(ds.scorer.config.pool_weights),
@@ -162,7 +176,7 @@ def evaluate(ds: Dataset, opts: FitOptions, cv: int | None = None) -> dict[str, 
         for i in test:
             s = ds.items[i]
             for target, model in TARGET_MODEL.items():
-                if target in ds.labels.targets and ds.usable(i, target):
+                if target in ds.targets and ds.usable(i, target):
                     before = s.row["probs"] if model == "face" else s.row["regions"][model]["probs"]
                     m = cal.models.get(model)  # None: too few labels in this fold, backend reading stands
                     after = (

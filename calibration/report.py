@@ -176,6 +176,47 @@ def write_report(
         body += ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in rows[0]) + "</tr>"]
         body += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]]
         body += ["</table>", *[f'<img src="{p}" alt="{target}">' for p in images[target]]]
+    lc = summary.get("learning_curve")
+    if lc:
+        title = "Learning curve: how many labels your style needs"
+        if "error" in lc:
+            md += [f"## {title}", "", f"Not drawn: {lc['error']}", ""]
+            body += [f"<h2>{title}</h2>", f"<p>Not drawn: {html.escape(lc['error'])}</p>"]
+        else:
+            text = (
+                f"Balanced accuracy of the face reading on a fixed test split of {lc['n_test']} images, fitted "
+                f"on the first N of the other labelled images ({lc['repeats']} random orders; brackets: the "
+                "range over orders). N = 0 is the backend's reading without calibration."
+            )
+            cells = [
+                f"{n}: {m:.2f} [{lo:.2f}, {hi:.2f}]"
+                for n, m, (lo, hi) in zip(lc["sizes"], lc["mean"], lc["ci95"], strict=True)
+            ]
+            md += [
+                f"## {title}",
+                "",
+                text,
+                "",
+                "; ".join(cells),
+                "",
+                "![learning curve](plots/learning_curve.png)",
+                "",
+            ]
+            body += [
+                f"<h2>{title}</h2>",
+                f"<p>{html.escape(text)}</p>",
+                f"<p>{html.escape('; '.join(cells))}</p>",
+            ]
+            body += ['<img src="plots/learning_curve.png" alt="learning curve">']
+    weak = [r for r, m in summary.get("models", {}).items() if m.get("weak_labels")]
+    if weak:
+        note = (
+            f"Weak labels: {', '.join(weak)} had no label column, so each face's emotion label stood for "
+            "its region's. Region readers fitted this way learn what the whole face shows; label regions "
+            "(eyes, brows, mouth columns) where they disagree."
+        )
+        md += [f"- {note}", ""]
+        body += [f"<p>{html.escape(note)}</p>"]
     paths["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
     style = "body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}"
     paths["html"].write_text(

@@ -68,7 +68,10 @@ def test_calibrate_end_to_end_then_score_with_it(labelled, tmp_path):
     # drawn expressions are clear: out-of-fold, the calibrated face model beats chance (0.25) by far
     assert rep["face"]["balanced_accuracy"] >= 0.5
     cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
-    assert set(cal["models"]) == {"face", "mouth"} and set(cal["verdict_thresholds"]) == {
+    # eyes and brows have no label column: their readers learn from the face labels (weak labels)
+    assert set(cal["models"]) == {"face", "mouth", "eyes", "brows"}
+    assert "weak_labels" in cal["models"]["eyes"]["summary"] and "weak_labels" not in cal["models"]["mouth"]["summary"]
+    assert set(cal["verdict_thresholds"]) == {
         "perfect_harmony",
         "broken_harmony",
     }
