@@ -53,7 +53,7 @@ def score(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Run folder for results.jsonl, report.html, ...")
     ] = Path("harmony_out"),
-    backend: Annotated[str, typer.Option(help="auto | anatomy | clip")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto | anatomy | clip | tagger")] = "auto",
     emotions: Annotated[
         str | None, typer.Option(help="Vocabulary, comma separated (default: emotions.yaml's active ones).")
     ] = None,
@@ -90,6 +90,17 @@ def score(
     clip_random_init: Annotated[
         bool, typer.Option(help="Random CLIP weights (smoke tests, speed checks).")
     ] = False,
+    tagger_model: Annotated[
+        str | None,
+        typer.Option(help="WD tagger: Hugging Face repo id or a folder with model.onnx + selected_tags.csv."),
+    ] = None,
+    tagger_device: Annotated[
+        str | None, typer.Option(help="auto | cpu | cuda (tagger's onnxruntime).")
+    ] = None,
+    raters: Annotated[
+        str | None,
+        typer.Option(help="Read every region with several backends, e.g. anatomy,clip or anatomy,tagger."),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (0 = one per core for larger jobs).")] = 0,
     engine: Annotated[
         str, typer.Option(help="local (worker processes) | ray (Ray Data actors; pip install harmony-eval[ray]).")
@@ -106,12 +117,22 @@ def score(
     Re-running with the same --out resumes: images that already have a row are skipped."""
     from .runner import score_folder
 
-    if backend == "clip":  # say which packages are missing before anything asks for weights
+    rater_names = [r.strip() for r in raters.split(",") if r.strip()] if raters else []
+    if rater_names:
+        backend = "raters"  # every region read by each rater; see backends/raters.py
+    # say which packages are missing before anything asks for weights
+    if backend == "clip" or "clip" in rater_names:
         require_extra("clip", "--backend clip", ("torch", "open_clip"))
+    if backend == "tagger" or "tagger" in rater_names:
+        require_extra("tagger", "--backend tagger", ("onnxruntime", "huggingface_hub"))
     if engine == "ray":
         require_extra("ray", "--engine ray", ("ray",))
     options = {"mediapipe_model": str(mediapipe_model) if mediapipe_model else None}
-    if backend in ("clip", "auto"):
+    if rater_names:
+        options["raters"] = ",".join(rater_names)
+    if backend == "tagger" or "tagger" in rater_names:
+        options.update(tagger_model=tagger_model, tagger_device=tagger_device)
+    if backend in ("clip", "auto") or "clip" in rater_names:
         options.update(
             clip_model=clip_model,
             clip_pretrained=clip_pretrained,

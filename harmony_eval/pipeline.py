@@ -242,6 +242,15 @@ class Scorer:
             target=prep.target,
             config=self.config,
         )
+        extras = None
+        if pred.raters:  # several raters: their agreement per region, and a flag when they part ways
+            from .backends.raters import row_extras
+            from .verdict import FLAGS
+
+            extras = row_extras(pred, e, self.compat, self.config.thresholds)
+            scores["raters_agreement"] = extras.score
+            if extras.disagree:
+                flags = [f for f in FLAGS if f in {*flags, "raters_disagree"}]
         verdict, failed = decide(scores, harmony, flags, self.config)
         row.update(
             status="ok",
@@ -256,6 +265,14 @@ class Scorer:
                 verdict, flags, failed, region_probs, probs, scores, prep.target, len(prep.faces), harmony
             ),
         )
+        if extras is not None:  # additive: regions.<r>.raters / raters_agreement (README, output contract)
+            for r, extra in extras.regions.items():
+                row["regions"][r].update(extra)
+            if extras.disagree:
+                row["reason"] += f"; {extras.why}"
+        if "tags" in pred.feature_names:  # tagger: the face crop's tag probabilities, for the report
+            tags = zip(pred.feature_names["tags"], pred.features["tags"], strict=True)
+            row["regions"]["face"]["tags"] = {t: _r(v) for t, v in tags if v >= 0.01}
         return row
 
     def score_one(self, item: Any, name: str | None = None) -> dict[str, Any]:

@@ -55,13 +55,15 @@ class RegionPrediction:
     ``probs[region]`` is a distribution over the vocabulary (sums to 1) or ``None`` when the region
     is missing. ``features[region]`` is a flat float vector (named by ``feature_names[region]``) that
     a calibrated classifier can be fitted on. ``quality`` carries image-level measurements the
-    verdict uses (e.g. ``sharpness``).
+    verdict uses (e.g. ``sharpness``). ``raters[name][region]`` keeps each rater's own reading when
+    several backends read the face (``backends.raters``); empty otherwise.
     """
 
     probs: dict[str, Probs | None]
     features: dict[str, np.ndarray] = field(default_factory=dict)
     feature_names: dict[str, list[str]] = field(default_factory=dict)
     quality: dict[str, float] = field(default_factory=dict)
+    raters: dict[str, dict[str, Probs | None]] = field(default_factory=dict)
 
 
 @dataclass

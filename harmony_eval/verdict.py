@@ -33,6 +33,7 @@ FLAGS = (
     "low_confidence",
     "wrong_emotion",
     "mixed_signals",
+    "raters_disagree",  # several raters (--raters) lean to incompatible emotions; see backends/raters.py
 )
 _CHECK_NAMES = {"eyes_mouth": "eyes vs mouth", "brows_tension": "brows vs tension", "coherence": "coherence"}
 _CHECK_TEXT = {

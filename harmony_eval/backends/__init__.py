@@ -1,7 +1,7 @@
 """Region emotion backends: a registry of names to factories (see ``types.RegionBackend``).
 
 Entries are ``"module:attribute"`` strings so that naming a backend imports only that backend
-(the CLIP one needs torch; the anatomy one does not).
+(the CLIP one needs torch, the tagger onnxruntime; the anatomy one neither).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from ..types import RegionBackend
 BACKENDS: dict[str, str] = {
     "anatomy": "harmony_eval.backends.anatomy:AnatomyBackend",
     "clip": "harmony_eval.backends.clip:ClipBackend",
+    "tagger": "harmony_eval.backends.tagger:TaggerBackend",
+    "raters": "harmony_eval.backends.raters:RatersBackend",  # several of the above (``raters=``)
 }
 
 
@@ -30,6 +32,8 @@ def _factory(name: str):
 def resolve_backend_name(name: str, options: dict[str, Any] | None = None) -> str:
     """``auto`` -> ``clip`` (local weights, or downloaded once when the Hub answers) or ``anatomy``
     (offline, with one notice); see ``backends.auto``."""
+    if name in ("auto", "raters") and (options or {}).get("raters"):
+        return "raters"  # raters="anatomy,clip" asks for several readers, whatever the default
     if name == "auto":
         from .auto import resolve_auto
 
