@@ -38,6 +38,8 @@ app = typer.Typer(
 WORKFLOW_COMMANDS = {
     "generate": "generation.cli:generate",
     "train": "training.cli:train",
+    "captions": "training.cli:captions",
+    "dataset-check": "training.cli:dataset_check",
     "benchmark": "benchmarks.cli:benchmark",
     "summarize": "benchmarks.cli:summarize",
     "compare": "benchmarks.cli:compare",

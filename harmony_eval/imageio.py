@@ -93,8 +93,8 @@ def list_images(
 
     Folders are walked recursively (symlinked folders are not followed, so a loop cannot hang the
     walk); entries with an image extension (:data:`IMAGE_EXTENSIONS`, any case) are kept, sorted by
-    their path inside the folder; hidden files and folders (``.name``) and the folders in ``exclude``
-    (e.g. the run's own output folder) are skipped. Entries with an image name that are not regular
+    their path inside the folder; hidden files and folders (``.name``) and the folders and files in
+    ``exclude`` (e.g. the run's own output folder) are skipped. Entries with an image name that are not regular
     files (a folder called ``x.jpg`` inside a walked folder, a broken symlink) are kept, so that the
     run reports them as errors instead of silently dropping them. Folders named directly are always
     walked; files named directly are kept as given, whatever their extension. Duplicates are dropped,
@@ -139,7 +139,12 @@ def _walk(root: Path, excluded: set[str]) -> list[Path]:
                 found.append(Path(full))
             keep.append(d)
         dirnames[:] = keep
-        found += [Path(dirpath, f) for f in filenames if not f.startswith(".") and _is_image_name(f)]
+        real = os.path.realpath(dirpath)  # excluded files too: a run's summary.png beside its inputs
+        found += [
+            Path(dirpath, f)
+            for f in filenames
+            if not f.startswith(".") and _is_image_name(f) and os.path.join(real, f) not in excluded
+        ]
     return sorted(found, key=lambda f: f.relative_to(root).parts)
 
 

@@ -103,9 +103,12 @@ def _rows(scorer: Scorer, jobs: list[tuple[Any, str]], workers: int) -> Iterator
         ctx = multiprocessing.get_context(
             "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         )
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(scorer,)
-        ) as pool, stop_pool_on_exit(pool):
+        with (
+            ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker, initargs=(scorer,)
+            ) as pool,
+            stop_pool_on_exit(pool),  # Ctrl-C / SIGTERM: terminate the workers, do not wait for them
+        ):
             for out in pool.map(_work, jobs, chunksize=1):
                 if isinstance(out, dict):
                     yield out

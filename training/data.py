@@ -66,7 +66,7 @@ def find_captioned_images(folder: str | Path) -> list[tuple[Path, str]]:
     elif (root / "manifest.jsonl").is_file():
         records = _from_jsonl(root, "manifest.jsonl", ("file",), "prompt")
     else:
-        images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+        images = list_images(root)
         if not images:
             raise ValueError(
                 f"--data {folder}: no images ({', '.join(sorted(IMAGE_EXTS))}) and no metadata.jsonl/manifest.jsonl"
@@ -84,6 +84,39 @@ def find_captioned_images(folder: str | Path) -> list[tuple[Path, str]]:
     return sorted(records, key=lambda r: str(r[0]))
 
 
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` (recursive), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+
+
+def caption_table(folder: str | Path) -> tuple[str, dict[Path, str | None]]:
+    """``(caption source, {image: caption or None})`` without raising for missing captions: for the
+    dataset check. Images on disk that a metadata.jsonl / manifest.jsonl does not list get None (they
+    would not be trained on); listed files that do not exist are included (the check reports them)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"{folder}: not a folder")
+    table: dict[Path, str | None] = {}
+    for name, file_keys, text_key in (
+        ("metadata.jsonl", ("file_name", "file"), "text"),
+        ("manifest.jsonl", ("file",), "prompt"),
+    ):
+        if (root / name).is_file():
+            for row in _read_jsonl(root / name):
+                file = next((row[k] for k in file_keys if k in row), None)
+                if isinstance(file, str):
+                    text = row.get(text_key)
+                    table[root / file] = text.strip() if isinstance(text, str) and text.strip() else None
+            for p in list_images(root):
+                table.setdefault(p, None)
+            return name, dict(sorted(table.items()))
+    for p in list_images(root):
+        txt = p.with_suffix(".txt")
+        text = txt.read_text(encoding="utf-8").strip() if txt.is_file() else ""
+        table[p] = text or None
+    return ".txt sidecars", table
+
+
 def load_image(
     path: Path,
     resolution: int,
@@ -91,65 +124,51 @@ def load_image(
     flip: bool = False,
     rng: random.Random | None = None,
 ) -> Any:
-    """One training image as a ``(3, resolution, resolution)`` float32 tensor in ``[-1, 1]``.
+    """One square training image as a ``(3, resolution, resolution)`` float32 tensor in ``[-1, 1]``
+    (see :func:`crop_image`)."""
+    return crop_image(path, resolution, resolution, center_crop, flip, rng)[0]
 
-    Short side resized to ``resolution`` (bicubic), then a centre crop (or a random crop from
-    ``rng``), optionally mirrored. Transparent pixels are composited on white, EXIF rotation applied.
+
+def crop_image(
+    path: Path,
+    width: int,
+    height: int,
+    center_crop: bool = True,
+    flip: bool = False,
+    rng: random.Random | None = None,
+) -> tuple[Any, tuple[int, int], tuple[int, int]]:
+    """``(pixels, (orig_h, orig_w), (crop_top, crop_left))``: pixels a ``(3, height, width)`` float32
+    tensor in ``[-1, 1]``; the sizes are SDXL's size/crop conditioning.
+
+    Resized (bicubic) so the image covers ``width x height``, then a centre crop (or a random crop
+    from ``rng``), optionally mirrored. Transparent pixels are composited on white, EXIF rotation
+    applied. Raises ValueError naming the file when it cannot be read.
     """
     import numpy as np
     import torch
     from PIL import Image, ImageOps
 
     rng = rng or random.Random(0)
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA", "P"):
-            im = im.convert("RGBA")
-            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(bg, im)
-        im = im.convert("RGB")
-    w, h = im.size
-    s = resolution / min(w, h)
-    im = im.resize((max(resolution, round(w * s)), max(resolution, round(h * s))), Image.Resampling.BICUBIC)
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "P"):
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            im = im.convert("RGB")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read training image ({e}); fix or remove it") from e
+    w0, h0 = im.size
+    s = max(width / w0, height / h0)
+    im = im.resize((max(width, round(w0 * s)), max(height, round(h0 * s))), Image.Resampling.BICUBIC)
     w, h = im.size
     if center_crop:
-        x, y = (w - resolution) // 2, (h - resolution) // 2
+        x, y = (w - width) // 2, (h - height) // 2
     else:
-        x, y = rng.randint(0, w - resolution), rng.randint(0, h - resolution)
-    im = im.crop((x, y, x + resolution, y + resolution))
+        x, y = rng.randint(0, w - width), rng.randint(0, h - height)
+    im = im.crop((x, y, x + width, y + height))
     if flip and rng.random() < 0.5:
         im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     arr = np.asarray(im, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
-
-
-class CaptionDataset:
-    """Map-style dataset (works with ``torch.utils.data.DataLoader``) over ``(path, caption)`` records;
-    items are ``{"pixel_values": (3, R, R) tensor, "caption": str}``."""
-
-    def __init__(
-        self,
-        records: list[tuple[Path, str]],
-        resolution: int = 512,
-        center_crop: bool = True,
-        random_flip: bool = False,
-        seed: int = 0,
-    ) -> None:
-        if resolution % 8:
-            raise ValueError(f"`resolution` has to be divisible by 8 but is {resolution}")
-        self.records = records
-        self.resolution = resolution
-        self.center_crop = center_crop
-        self.random_flip = random_flip
-        self.rng = random.Random(seed)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> dict:
-        path, caption = self.records[i]
-        try:
-            pixels = load_image(path, self.resolution, self.center_crop, self.random_flip, self.rng)
-        except OSError as e:
-            raise ValueError(f"{path}: cannot read training image ({e}); fix or remove it") from e
-        return {"pixel_values": pixels, "caption": caption}
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), (h0, w0), (y, x)

@@ -1,0 +1,68 @@
+"""SIGTERM or Ctrl-C during a parallel run stops every child process and keeps the rows written."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from test_run_lock import draw_images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for_rows(results: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (rc {proc.returncode}) before it could be signalled")
+        if results.is_file() and results.read_text(encoding="utf-8").count("\n") >= 1:
+            return
+        time.sleep(0.2)
+    pytest.fail("no row written in time")
+
+
+def alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize(("sig", "rc"), [(signal.SIGTERM, 130), (signal.SIGINT, 130)])
+def test_signal_stops_every_child_and_keeps_rows(tmp_path: Path, sig: signal.Signals, rc: int) -> None:
+    n = 200  # far more than are scored before the signal, even on a fast machine
+    draw_images(tmp_path / "imgs", n)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "harmony_eval.cli", "score", str(tmp_path / "imgs"), "--out", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--no-report", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        wait_for_rows(out / "results.jsonl", proc)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 3  # 2 workers + forkserver (+ resource tracker)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == rc, err
+    assert "interrupted; rerun the same command to resume" in err
+    assert "Traceback" not in err
+    psutil.wait_procs(children, timeout=10)
+    survivors = [c.pid for c in children if alive(c)]
+    assert not survivors, f"children still running after {sig.name}: {survivors}"
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]  # every line is a complete row
+    assert 1 <= len(rows) < n
+    assert len({r["path"] for r in rows}) == len(rows)
