@@ -32,7 +32,7 @@ from .pipeline import Scorer
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = 'pip install "harmony-eval[ray]"'
-_MAX_BLOCK = 64  # images per Ray block: the unit of scheduling, of retry and of driver-side buffering
+_MAX_CHUNK = 64  # images per Ray row (a chunk): the unit of scheduling, of retry and of driver buffering
 
 
 def require_ray() -> None:
@@ -70,7 +70,8 @@ def _init_actor() -> None:
 
 
 class _PrepareActor:
-    """Stage 1 (CPU): one Scorer per actor; rows (``full``) or pickled ``Prepared`` images."""
+    """Stage 1 (CPU): one Scorer per actor. Each dataset row is a chunk of image paths (JSON list);
+    it becomes the chunk's JSONL rows (``full``) or its pickled list of ``Prepared`` images."""
 
     def __init__(self, scorer: Scorer, full: bool) -> None:
         _init_actor()
@@ -80,15 +81,15 @@ class _PrepareActor:
         from .runner import dumps_row
 
         out = []
-        for name in batch["path"]:
-            name = str(name)
+        for chunk in batch["paths"]:
+            names = json.loads(chunk)
             if self.full:
-                out.append(dumps_row(self.scorer.score_one(name, name)))
+                out.append("".join(dumps_row(self.scorer.score_one(n, n)) for n in names))
             else:
                 # Pickle between our own actors, as the local process pool does: a Prepared holds the
                 # decoded image and the faces (numpy arrays), which Arrow columns cannot hold as is.
-                out.append(pickle.dumps(self.scorer.prepare(name, name), protocol=5))
-        return {"idx": batch["idx"], "row" if self.full else "prep": np.array(out, dtype=object)}
+                out.append(pickle.dumps([self.scorer.prepare(n, n) for n in names], protocol=5))
+        return {"idx": batch["idx"], "rows" if self.full else "prep": np.array(out, dtype=object)}
 
 
 class _PredictActor:
@@ -102,9 +103,17 @@ class _PredictActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from .runner import dumps_row
 
-        preps = [pickle.loads(b) for b in batch["prep"]]
-        rows = [dumps_row(r) for r in self.scorer.score_batch(preps)]
-        return {"idx": batch["idx"], "row": np.array(rows, dtype=object)}
+        rows = ["".join(map(dumps_row, self.scorer.score_batch(pickle.loads(b)))) for b in batch["prep"]]
+        return {"idx": batch["idx"], "rows": np.array(rows, dtype=object)}
+
+
+def _quiet_console() -> None:
+    """Ray Data logs each dataset's plan at INFO on the console (its log files keep everything);
+    the runner's bar and summary already say what runs, so the console gets warnings only."""
+    for h in logging.getLogger("ray.data").handlers:
+        if type(h) is logging.StreamHandler:
+            h.setLevel(logging.WARNING)
+            h.addFilter(lambda r: not r.getMessage().startswith("Progress bars disabled"))
 
 
 def _connect(opts: RayOptions) -> bool:
@@ -158,6 +167,7 @@ def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> I
 
     scorer.detectors  # noqa: B018 -- bad detector options fail here, and a missing model warns once
     started = _connect(opts)
+    _quiet_console()
     ctx = DataContext.get_current()
     saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "retried_map_errors", "max_map_retries")}
     try:
@@ -165,15 +175,23 @@ def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> I
         ctx.retried_map_errors, ctx.max_map_retries = True, opts.retries
         split, n_cpu, n_model, gpu_each = _plan(scorer, opts, len(jobs))
         log.info("ray: %d CPU actor(s), %d model actor(s), %s GPU each", n_cpu, n_model, gpu_each)
-        # Blocks small enough that every actor gets several (load balance, cheap retries), at most
-        # _MAX_BLOCK images so a 10^6-image run keeps the driver's reorder buffer small.
-        per_block = max(1, min(_MAX_BLOCK, math.ceil(len(jobs) / (4 * n_cpu))))
-        items = [{"idx": i, "path": name} for i, (_, name) in enumerate(jobs)]
-        ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / per_block))
+        # Chunks small enough that every actor gets several (load balance, cheap retries), at most
+        # _MAX_CHUNK images so a 10^6-image run keeps the driver's reorder buffer small.
+        size = max(1, min(_MAX_CHUNK, math.ceil(len(jobs) / (4 * n_cpu))))
+        if split:
+            # One chunk = one model batch = 16 consecutive images, as the local runner batches them:
+            # a batched encoder then sees the same batches, so it returns the same floats.
+            size = opts.predict_batch
+        names = [name for _, name in jobs]
+        chunks = [
+            {"idx": c, "paths": json.dumps(names[i : i + size])}
+            for c, i in enumerate(range(0, len(names), size))
+        ]
+        ds = ray.data.from_items(chunks, override_num_blocks=len(chunks))
         ds = ds.map_batches(
             _PrepareActor,
             fn_constructor_kwargs={"scorer": scorer, "full": not split},
-            batch_size=per_block,
+            batch_size=1,
             batch_format="numpy",
             compute=ActorPoolStrategy(size=n_cpu),
             num_cpus=1,
@@ -183,14 +201,14 @@ def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> I
             ds = ds.map_batches(
                 _PredictActor,
                 fn_constructor_kwargs={"scorer": scorer},
-                batch_size=opts.predict_batch,
+                batch_size=1,
                 batch_format="numpy",
                 compute=ActorPoolStrategy(size=n_model),
                 num_gpus=gpu_each,
                 num_cpus=0 if gpu_each else 1,
                 udf_modifying_row_count=False,
             )
-        yield from _in_order(ds.iter_rows(), len(jobs))
+        yield from _in_order(ds.iter_rows(), len(chunks), len(jobs))
     except ray.exceptions.RayError as e:
         raise RuntimeError(
             f"Ray scoring failed after {opts.retries} retries ({type(e).__name__}: {str(e).splitlines()[0]}); "
@@ -203,17 +221,19 @@ def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> I
             ray.shutdown()
 
 
-def _in_order(rows: Iterator[dict[str, Any]], n: int) -> Iterator[dict[str, Any]]:
-    """Yield rows by ``idx`` from 0 to n-1 as soon as each is next; rows arrive in any order, and a
-    retried task may send one twice (only the first counts)."""
+def _in_order(chunks: Iterator[dict[str, Any]], n_chunks: int, n: int) -> Iterator[dict[str, Any]]:
+    """Rows of chunks 0 to n_chunks-1, each chunk as soon as it is next; chunks arrive in any order,
+    and a retried task may send one twice (only the first counts)."""
     waiting: dict[int, str] = {}
-    nxt = 0
-    for r in rows:
-        i = int(r["idx"])
+    nxt = done = 0
+    for c in chunks:
+        i = int(c["idx"])
         if i >= nxt:
-            waiting.setdefault(i, r["row"])
+            waiting.setdefault(i, c["rows"])
         while nxt in waiting:
-            yield json.loads(waiting.pop(nxt))
+            for line in waiting.pop(nxt).splitlines():  # JSON escapes newlines inside a row
+                yield json.loads(line)
+                done += 1
             nxt += 1
-    if nxt != n:
-        raise RuntimeError(f"Ray returned rows for {nxt} of {n} images; rerun the same command to resume.")
+    if nxt != n_chunks or done != n:
+        raise RuntimeError(f"Ray returned rows for {done} of {n} images; rerun the same command to resume.")
