@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harmony_eval.reader_info import READER_CSS, reader_html
+
 from .runs import Run
 from .summary import DIMENSIONS, METRICS, groups, to_markdown
 
@@ -155,8 +157,9 @@ figure {{ display: inline-block; margin: 2px; text-align: center; }}
 img {{ width: 160px; height: auto; display: block; }}
 figcaption {{ font-size: 12px; }}
 .badge {{ color: white; border-radius: 3px; padding: 0 4px; }}
-</style></head><body>
+{READER_CSS}</style></head><body>
 <h1>{html.escape(run.name)}</h1>
+{reader_html(summary.get("reader"))}
 <p>{summary["n"]} images: {counts}. Harmony {harmony}. Tables: <a href="summary.md">summary.md</a>,
 <a href="summary.csv">summary.csv</a>. Hover an image for its reason and flags.</p>
 <p><img src="summary.png" style="width:auto;max-width:100%" alt="verdict rates"></p>

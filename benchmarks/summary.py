@@ -141,6 +141,7 @@ def summarize(run: Run, n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, Any
         "unmatched_results": run.unmatched,
         "not_scored": run.not_scored,
         "backend": sorted({str(r.get("backend")) for r in rows if r.get("backend")}),
+        "reader": run.meta.get("reader"),  # run.json's: which reader, calibrated or not, its accuracy
         "bootstrap": {"n_boot": n_boot, "seed": seed, "level": 0.95, "method": "percentile"},
         "overall": group_metrics(rows, n_boot, seed),
         "groups": {},
@@ -206,6 +207,10 @@ def to_markdown(summary: dict[str, Any], matrices: bool = True) -> str:
         f"(P/A/B = perfect/acceptable/broken counts), harmony is the mean over images with a face; brackets are {int(b['level'] * 100)}% percentile-bootstrap "
         f"intervals ({b['n_boot']} resamples, seed {b['seed']}).",
     ]
+    if isinstance(summary.get("reader"), dict):
+        from harmony_eval.reader_info import summary_line
+
+        parts.append("\n" + summary_line(summary["reader"]).replace("reader:", "**Reader:**", 1))
     if summary["not_scored"]:
         parts.append(
             f"\n**Warning:** {len(summary['not_scored'])} manifest image(s) have no results row "

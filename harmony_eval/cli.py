@@ -173,6 +173,10 @@ def score(
     )
     if summary.n_errors:
         typer.echo(f"{summary.n_errors} file(s) could not be scored; see rows with status 'error'.", err=True)
+    if summary.reader:  # the last line: what the verdicts above are worth
+        from .reader_info import summary_line
+
+        typer.echo(summary_line(summary.reader))
     raise typer.Exit(summary.exit_code)
 
 

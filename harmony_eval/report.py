@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .overlay import EMOTION_COLOURS, emotion_colour, ensure_overlay, top_reading
+from .reader_info import READER_CSS, reader_html
 
 FILES = "report_files"
 VERDICTS = ("perfect", "acceptable", "broken")
@@ -316,8 +317,8 @@ def write_report(
                "</pre></details>") if info else ""  # fmt: skip
     doc = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-        f'content="width=device-width,initial-scale=1"><title>{_e(title)}</title><style>{_CSS}</style></head><body>'
-        f'<header><h1>{_e(title)}</h1><div class="muted">{sub}</div></header><main>'
+        f'content="width=device-width,initial-scale=1"><title>{_e(title)}</title><style>{_CSS}{READER_CSS}</style></head><body>'
+        f'<header><h1>{_e(title)}</h1><div class="muted">{sub}</div>{reader_html(info.get("reader"))}</header><main>'
         f"<h2>Summary</h2>{_summary_html(summary, rows)}{details}"
         f'<h2>Images, worst first</h2><div class="legend muted">box colours: {legend}</div>'
         f'<div class="bar"><button data-v="all" class="on">all ({len(rows)})</button>{buttons}'

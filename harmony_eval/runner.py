@@ -43,6 +43,7 @@ class RunSummary:
     n_errors: int
     seconds: float
     rows: list[dict[str, Any]]
+    reader: dict[str, Any] | None = None  # reader_info.describe_reader: what the verdicts are worth
 
     @property
     def exit_code(self) -> int:
@@ -223,6 +224,9 @@ def score_folder(
             scorer_options.get("emotions"), targets_csv=targets_csv, manifest=manifest, root=root
         )
         scorer = Scorer(targets=resolver, **scorer_options)
+    from .reader_info import describe_reader
+
+    reader = describe_reader(scorer, images=root)  # before scoring: a broken reader card fails now
     results = out / RESULTS
     done_rows = read_rows(results, repair=True)
     if done_rows:
@@ -269,6 +273,7 @@ def score_folder(
         "inputs": [str(r) for r in roots],
         "out": str(out),
         "config": {**_scoring_config(scorer), "workers": workers, "engine": engine},
+        "reader": reader,
         "versions": _versions(),
         "counts": {
             "images": len(rows),
@@ -288,7 +293,7 @@ def score_folder(
 
         write_report(rows, out, run_info=run_info)
     n_errors = sum(r["status"] == "error" for r in rows)
-    return RunSummary(out, len(rows), len(new_rows), n_errors, seconds, rows)
+    return RunSummary(out, len(rows), len(new_rows), n_errors, seconds, rows, reader)
 
 
 def _scoring_config(scorer: Scorer) -> dict[str, Any]:
