@@ -104,11 +104,9 @@ def score(
         typer.Option(help="Read every region with several backends, e.g. anatomy,clip or anatomy,tagger."),
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (0 = one per core for larger jobs).")] = 0,
-    engine: Annotated[
-        str, typer.Option(help="local (worker processes) | ray (Ray Data actors; pip install harmony-eval[ray]).")
-    ] = "local",
+    engine: Annotated[str, typer.Option(help="local (worker processes) | ray (Ray Data actors).")] = "local",
     ray_address: Annotated[
-        str | None, typer.Option(help="Ray cluster to join (auto: the one `ray start` made); default a local Ray.")
+        str | None, typer.Option(help="--engine ray: cluster to join (auto: `ray start`'s); default local.")
     ] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 64_000_000,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
