@@ -211,6 +211,10 @@ def benchmark(
         Path | None, typer.Option(help="Path of MediaPipe's face_landmarker.task.")
     ] = None,
     workers: Annotated[int, typer.Option(help="Scoring worker processes (0 = automatic).")] = 0,
+    engine: Annotated[str, typer.Option(help="Scoring engine: local | ray (Ray Data actors).")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="--engine ray: cluster to join (auto: `ray start`'s); default local.")
+    ] = None,
     summary: Annotated[bool, typer.Option(help="Write summary.* and print the table.")] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars (on a terminal).")] = True,
 ) -> None:
@@ -223,6 +227,15 @@ def benchmark(
     from harmony_eval.runner import score_folder
 
     show = progress and _stderr_tty()
+    if engine not in ("local", "ray"):
+        raise _fail(ValueError(f"--engine {engine!r} is not an engine; choose local or ray."))
+    if engine == "ray":  # before generating: a missing Ray must not cost a generation run
+        from harmony_eval.cli_support import require_extra
+
+        try:
+            require_extra("ray", "--engine ray", ("ray",))
+        except ImportError as e:
+            raise _fail(e) from None
     try:
         gen_emotions = split_list(emotions, str, "--emotions")
         scales = split_list(lora_scales, float, "--lora-scales") or ([lora_scale] if lora else None)
@@ -241,7 +254,8 @@ def benchmark(
     extra = [e for e in (gen_emotions or []) if e not in vocab]
     options = {"mediapipe_model": str(mediapipe_model)} if mediapipe_model else {}
     scored = score_folder(
-        out / "images", out, workers=workers, progress=show, manifest=out / "manifest.jsonl",
+        out / "images", out, workers=workers, engine=engine, ray_address=ray_address, progress=show,
+        manifest=out / "manifest.jsonl",
         backend=backend, emotions=vocab + extra if extra else None, calibration=calibration,
         argv=sys.argv, **options,
     )  # fmt: skip

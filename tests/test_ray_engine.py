@@ -109,8 +109,12 @@ def test_engine_ray_without_ray_says_how_to_install(monkeypatch, tmp_path, capsy
     with pytest.raises(ValueError, match=r"harmony-eval\[ray\]"):  # the library says it too
         score_folder(EXAMPLES, out, engine="ray", backend="anatomy")
     assert not (out / "results.jsonl").exists() and not (out / "run.json").exists()  # refused first
+    rc = main(["benchmark", "--model", "tiny", "--out", str(tmp_path / "b"), "--engine", "ray"])
+    assert rc == 2 and 'pip install "harmony-eval[ray]"' in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # refused before generating anything
 
 
 def test_unknown_engine_is_a_usage_error(tmp_path, capsys):
-    rc = main(["score", str(EXAMPLES), "--out", str(tmp_path / "o"), "--engine", "dask"])
-    assert rc == 2 and "--engine 'dask'" in capsys.readouterr().err
+    for cmd in (["score", str(EXAMPLES)], ["benchmark", "--model", "tiny"]):
+        rc = main([*cmd, "--out", str(tmp_path / "o"), "--engine", "dask"])
+        assert rc == 2 and "--engine 'dask'" in capsys.readouterr().err
