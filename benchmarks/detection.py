@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if "mediapipe" in names and not opts:
         print(f"no MediaPipe model at {model}: leaving mediapipe out", file=sys.stderr)
         names.remove("mediapipe")
-    detectors = build_detectors(names, **opts)
+    detectors = build_detectors(names, {"mediapipe": {"model": opts["mediapipe_model"]}} if opts else None)
     progress = not args.no_progress and sys.stderr.isatty()
     report: dict[str, Any] = {}
     for s in [s for s in args.sets.split(",") if s]:

@@ -161,7 +161,7 @@ def make_scorer(cases: list[Case], tmp: Path, params: str | None = None, mediapi
     if model:
         options["mediapipe_model"] = model
     if params:
-        options["params"] = params
+        options["anatomy_params"] = params
     return Scorer(backend="anatomy", targets=TargetResolver(targets_csv=tfile), **options)
 
 

@@ -45,7 +45,9 @@ def score(
         calibration: a calibration JSON written by ``harmony-eval calibrate``.
         workers: worker processes for load + detection + measurement (``0`` = automatic).
         progress: show a progress bar.
-        **options: backend / detector options (``clip_model``, ``clip_pretrained``, ``mediapipe_model``, ...).
+        **options: the other fields of ``harmony_eval.config.ScorerConfig`` (``max_pixels``,
+            ``verdict_config``, ``anatomy_params``, ``clip_*``, ``mediapipe_*``, ...); an unknown
+            one raises ``TypeError`` naming it and the valid ones.
     """
     import pandas as pd
 

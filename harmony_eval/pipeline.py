@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,39 +76,44 @@ class Scorer:
     """Configured pipeline. Cheap to build; detectors and backend are created on first use so that a
     ``Scorer`` can be sent to worker processes (see ``runner``).
 
-    Args:
-        backend: ``auto`` | ``anatomy`` | ``clip`` (or a registered name).
-        emotions: vocabulary (list or comma string); default: the active emotions of emotions.yaml.
-        detectors: detector cascade names; default ``["animeface", "mediapipe", "crop"]``.
-        calibration: calibration JSON from ``harmony-eval calibrate`` (region models + thresholds).
-        verdict_config: a verdict.yaml to use instead of the packaged one.
-        max_pixels: images larger than this are refused (decompression bombs).
-        targets: a ``targets.TargetResolver`` or ``None`` (no targets).
-        **options: passed to the backend (``clip_*``) and detectors (``mediapipe_model``).
+    Build it from keywords (``Scorer(backend="anatomy", detectors=["animeface", "crop"])``), from a
+    ``config.ScorerConfig``, or from a run folder (:meth:`from_run`). The keywords are the fields of
+    ``ScorerConfig`` (see ``harmony_eval.config``): ``backend``, ``emotions``, ``detectors``,
+    ``calibration``, ``verdict_config``, ``max_pixels``, ``anatomy_params``, ``clip_*``,
+    ``mediapipe_*``, ``animeface_*``, ``crop_*``; an unknown one raises ``TypeError`` naming it.
+    ``targets``: a ``targets.TargetResolver`` or ``None`` (no targets); per image, so not config.
+
+    ``settings`` is the resolved config (emotions listed, ``auto`` resolved to the backend used):
+    what ``run.json`` stores and :meth:`from_run` rebuilds. ``config`` is the loaded verdict rules.
     """
 
-    def __init__(
-        self,
-        backend: str = "auto",
-        emotions: Sequence[str] | str | None = None,
-        detectors: Sequence[str] | None = None,
-        calibration: str | Path | None = None,
-        verdict_config: str | Path | None = None,
-        max_pixels: int = 64_000_000,
-        targets: Any = None,
-        **options: Any,
-    ) -> None:
+    def __init__(self, config: Any = None, *, targets: Any = None, **options: Any) -> None:
+        from dataclasses import replace
+
         from .backends import resolve_backend_name
         from .resources import resolve_emotions
+        from .config import ScorerConfig
 
-        self.emotions = resolve_emotions(list(emotions) if isinstance(emotions, tuple) else emotions)
-        self.options = options
-        self.backend_name = resolve_backend_name(backend, options)
-        self.detector_names = list(detectors) if detectors else None
-        self.calibration_path = str(calibration) if calibration else None
-        self.max_pixels = max_pixels
+        if config is None:
+            cfg = ScorerConfig.from_options(**options)
+        elif isinstance(config, ScorerConfig):
+            cfg = config.replace_options(**options) if options else config
+        else:
+            raise TypeError(
+                f"Scorer's first argument is a ScorerConfig, got {type(config).__name__} {config!r}; "
+                "pass settings by keyword (Scorer(backend='anatomy', ...))"
+            )
+        self.emotions = resolve_emotions(list(cfg.emotions) if cfg.emotions else None)
+        back = cfg.region_backend
+        self.backend_name = resolve_backend_name(back.backend, back.clip_options())
+        self.settings = replace(
+            cfg, emotions=tuple(self.emotions), region_backend=replace(back, backend=self.backend_name)
+        )
+        self.detector_names = list(cfg.detection.detectors) if cfg.detection.detectors else None
+        self.calibration_path = cfg.calibration
+        self.max_pixels = cfg.max_pixels
         self.targets = targets
-        self.config = VerdictConfig.load(verdict_config)
+        self.config = VerdictConfig.load(cfg.verdict_config)
         self._calibration = None
         if self.calibration_path:
             from .calibrated import Calibration
@@ -120,6 +125,19 @@ class Scorer:
         self._backend = None
 
     # -- lazily built stages (not pickled to workers) -------------------------------------------
+    @classmethod
+    def from_run(cls, run_dir: str | Path, **overrides: Any) -> Scorer:
+        """The scorer a run folder was scored with, from its ``run.json`` (``config.scorer``), with
+        its rows' targets (by path). ``overrides``: flat options to change, or ``targets=``."""
+        from .runrecord import scorer_from_run
+
+        return scorer_from_run(cls, run_dir, **overrides)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The flat options that differ from the defaults (JSON values)."""
+        return self.settings.options()
+
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_detectors": None, "_backend": None}
 
@@ -128,8 +146,7 @@ class Scorer:
         if self._detectors is None:
             from .detect import build_detectors
 
-            det_opts = {k: v for k, v in self.options.items() if not k.startswith("clip_")}
-            self._detectors = build_detectors(self.detector_names, **det_opts)
+            self._detectors = build_detectors(self.detector_names, self.settings.detection.per_detector())
         return self._detectors
 
     @property
@@ -137,7 +154,8 @@ class Scorer:
         if self._backend is None:
             from .backends import get_backend
 
-            self._backend = get_backend(self.backend_name, **self.options)
+            options = self.settings.region_backend.options_for(self.backend_name)
+            self._backend = get_backend(self.backend_name, **options)
         return self._backend
 
     @property

@@ -219,6 +219,13 @@ def score_folder(
     roots = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     root = roots[0] if len(roots) == 1 and roots[0].is_dir() else None
     resolver = None
+    if scorer is not None and (scorer_options or targets_csv or manifest):
+        given = [*scorer_options, *(["targets_csv"] if targets_csv else [])]
+        given += ["manifest"] if manifest else []
+        raise TypeError(
+            f"score_folder: {given} would be ignored with scorer=...; build the Scorer with them "
+            "(targets: Scorer(..., targets=TargetResolver(targets_csv=..., manifest=...)))"
+        )
     if scorer is None:
         resolver = TargetResolver(
             scorer_options.get("emotions"), targets_csv=targets_csv, manifest=manifest, root=root
@@ -297,38 +304,17 @@ def score_folder(
 
 
 def _scoring_config(scorer: Scorer) -> dict[str, Any]:
-    """What decides the rows' values: a resumed run must use the same."""
-    return {
-        "backend": scorer.backend_name,
-        "emotions": scorer.emotions,
-        "detectors": scorer.detector_names or "default",
-        "calibration": scorer.calibration_path,
-        "verdict_config": scorer.config.source,
-        "thresholds": scorer.config.thresholds,
-        "compatibility": scorer.config.compatibility,
-        "pool_weights": scorer.config.pool_weights,
-        "harmony_weights": scorer.config.harmony_weights,
-        "options": {k: str(v) for k, v in sorted(scorer.options.items())},
-    }
+    """What decides the rows' values (``runrecord``: JSON values, the full scorer config included)."""
+    from .runrecord import scoring_config
+
+    return scoring_config(scorer)
 
 
 def _check_resume(out: Path, scorer: Scorer) -> None:
-    """Refuse to append rows computed with other settings to an existing run (they would mix)."""
-    info = out / "run.json"
-    if not info.is_file():
-        return
-    try:
-        before = json.loads(info.read_text(encoding="utf-8")).get("config", {})
-    except (json.JSONDecodeError, OSError):
-        return  # an unreadable run.json is rewritten at the end; the rows themselves are intact
-    now = json.loads(json.dumps(_scoring_config(scorer)))  # same JSON types as the file
-    changed = [k for k, v in now.items() if k in before and before[k] != v]
-    if changed:
-        detail = "; ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in changed[:3])
-        raise ValueError(
-            f"{out}: already holds results scored with other settings ({detail}). "
-            "Use another --out, or delete results.jsonl there to rescore everything."
-        )
+    """Refuse to append rows computed with other settings to an existing run (``runrecord``)."""
+    from .runrecord import check_resume
+
+    check_resume(out, scorer)
 
 
 def _write_tables(rows: list[dict[str, Any]], out: Path, emotions: list[str]) -> None:

@@ -208,9 +208,10 @@ def test_features_are_fixed_length_and_finite(backend):
         assert all(0.0 <= v <= 1.0 for v in pred.quality.values())
 
 
-def test_backend_ignores_other_backends_options():
-    b = AnatomyBackend(clip_model="ViT-B-32", mediapipe_model="x.task")
-    assert b.name == "anatomy"
+def test_backend_refuses_other_backends_options():
+    # it used to accept and ignore any keyword, so a misspelt option passed without a word
+    with pytest.raises(TypeError, match="clip_model"):
+        AnatomyBackend(clip_model="ViT-B-32")
 
 
 def test_params_json_round_trip_is_exact(tmp_path):

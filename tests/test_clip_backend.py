@@ -177,8 +177,10 @@ def test_missing_region_has_no_reading(model, faces):
 
 
 def test_options_are_checked(model):
-    with pytest.raises(ValueError, match="clip_modle"):
+    with pytest.raises(TypeError, match="clip_modle.*did you mean 'clip_model'"):
         ClipBackend(clip_prebuilt=(model, None, None), clip_modle="x")
+    with pytest.raises(TypeError, match="mediapipe_model"):  # another stage's option is not ignored
+        ClipBackend(clip_prebuilt=(model, None, None), mediapipe_model="x.task")
     with pytest.raises(ValueError, match="fp16 needs a GPU"):
         ClipBackend(clip_prebuilt=(model, None, None), clip_device="cpu", clip_precision="fp16")
 

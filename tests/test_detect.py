@@ -68,7 +68,7 @@ def test_default_cascade_skips_mediapipe_without_model_and_warns_once(monkeypatc
         build_detectors()
     assert names == ["animeface", "crop"]  # mediapipe left out, order kept
     # the CLI passes mediapipe_model=None when --mediapipe-model is absent: same as not given
-    assert [d.name for d in build_detectors(None, mediapipe_model=None)] == ["animeface", "crop"]
+    assert [d.name for d in build_detectors(None, {"mediapipe": {"model": None}})] == ["animeface", "crop"]
     warnings = [r for r in caplog.records if "mediapipe" in r.getMessage()]
     assert len(warnings) == 1 and "face_landmarker.task" in warnings[0].getMessage()
 
@@ -79,7 +79,7 @@ def test_explicit_mediapipe_without_model_says_where_to_put_it(monkeypatch, tmp_
     with pytest.raises(FileNotFoundError, match=r"face_landmarker\.task.*HARMONY_EVAL_FACE_LANDMARKER"):
         build_detectors(["mediapipe"])
     with pytest.raises(FileNotFoundError, match="missing.task"):
-        build_detectors(["mediapipe"], mediapipe_model=tmp_path / "missing.task")
+        build_detectors(["mediapipe"], {"mediapipe": {"model": tmp_path / "missing.task"}})
     monkeypatch.setenv(det_mod.MEDIAPIPE_ENV, str(tmp_path / "nope.task"))
     with pytest.raises(FileNotFoundError, match="HARMONY_EVAL_FACE_LANDMARKER"):
         build_detectors(["mediapipe"])
@@ -98,11 +98,15 @@ def test_model_found_through_env_and_cache(monkeypatch, tmp_path):
     assert resolve_mediapipe_model() == cached
 
 
-def test_options_are_routed_by_prefix_and_bad_ones_named():
-    [af] = build_detectors(["animeface"], animeface_exhaustive=True, clip_model="ignored-here")
-    assert af.exhaustive is True  # animeface_* reached the animeface factory, clip_* was left alone
+def test_options_reach_their_detector_and_bad_ones_are_named():
+    [af] = build_detectors(["animeface"], {"animeface": {"exhaustive": True}})
+    assert af.exhaustive is True  # the animeface options reached the animeface factory
     with pytest.raises(TypeError, match="'crop'"):
-        build_detectors(["crop"], crop_bogus=1)
+        build_detectors(["crop"], {"crop": {"bogus": 1}})
+    with pytest.raises(ValueError, match="'clip'"):  # another stage's options are not a detector's
+        build_detectors(["crop"], {"clip": {"model": "x"}})
+    with pytest.raises(TypeError):  # no flat keyword bag any more (a misspelling passed unseen)
+        build_detectors(["animeface"], animface_exhaustive=True)
 
 
 # ---------------------------------------------------------------------------------- cascade
@@ -355,7 +359,7 @@ def test_mediapipe_landmarks_give_ordered_parts(face_landmarker_model):
 
 def test_mediapipe_detector_rebuilds_in_worker(face_landmarker_model):
     img, truth = _render(seed=0)
-    dets = build_detectors(["mediapipe"], mediapipe_model=face_landmarker_model)
+    dets = build_detectors(["mediapipe"], {"mediapipe": {"model": face_landmarker_model}})
     dets[0].detect(img)  # the landmarker now exists in this process; it must not be pickled
     with ProcessPoolExecutor(max_workers=1) as pool:
         faces, name = pool.submit(find_faces, img, dets).result(timeout=60)

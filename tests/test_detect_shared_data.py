@@ -112,7 +112,7 @@ def test_gan_sample_grids_give_several_faces(shared_data, cascade):
 
 
 def test_crowds_give_several_faces_in_exhaustive_mode(shared_data):
-    det = build_detectors(["animeface"], animeface_exhaustive=True)
+    det = build_detectors(["animeface"], {"animeface": {"exhaustive": True}})
     for p in sorted((shared_data / "detection").glob("crowd_*.png")):
         faces, _ = find_faces(load_image(p).rgb, det)
         assert len(faces) >= 5, (p.name, len(faces))  # measured 13 and 18 (about 20-30 drawn)

@@ -44,8 +44,10 @@ def resolve_backend_name(name: str, options: dict[str, Any] | None = None) -> st
 
 
 def get_backend(name: str = "auto", **options: Any) -> RegionBackend:
-    """Build a backend by name (``auto``, ``anatomy``, ``clip``, or a registered one)."""
+    """Build a backend by name (``auto``, ``anatomy``, ``clip``, or a registered one) with its own
+    options only (``config.BackendConfig.options_for``); a backend raises ``TypeError`` on others.
+    ``auto`` reads the ``clip_*`` ones to decide, and passes them on only when it picks CLIP."""
     resolved = resolve_backend_name(name, options)
-    if resolved == "anatomy":
+    if name == "auto" and resolved != "clip":
         options = {k: v for k, v in options.items() if not k.startswith("clip_")}
     return _factory(resolved)(**options)

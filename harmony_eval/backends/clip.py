@@ -132,15 +132,15 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 class ClipBackend:
     """Region backend over a CLIP model; options are the ``clip_*`` keys documented in ``_OPTIONS``
-    (others, meant for detectors, are ignored). ``stats`` counts encoder calls and cache use."""
+    (any other raises ``TypeError``). ``stats`` counts encoder calls and cache use."""
 
     name = "clip"
 
     def __init__(self, **options: Any) -> None:
-        unknown = [k for k in options if k.startswith("clip_") and k not in _OPTIONS]
-        if unknown:
-            raise ValueError(f"unknown CLIP option(s) {unknown}; valid: {sorted(_OPTIONS)}")
-        self.options = {**_OPTIONS, **{k: v for k, v in options.items() if k in _OPTIONS}}
+        from ..config import check_keys
+
+        check_keys(options, _OPTIONS, "CLIP option")  # TypeError naming it: nothing is ignored
+        self.options = {**_OPTIONS, **options}
         o = self.options
         if o["clip_prebuilt"] is not None:
             model, preprocess, tokenizer = (*tuple(o["clip_prebuilt"]), None, None)[:3]

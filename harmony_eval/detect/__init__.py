@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,7 @@ def _crop(**opts: Any) -> Detector:
     return CropDetector(**opts)
 
 
-#: name -> factory(**options) returning a Detector. Options reach a factory with the name prefix
-#: removed: ``mediapipe_model=...`` -> ``_mediapipe(model=...)``.
+#: name -> factory(**options) returning a Detector (``build_detectors``' per-detector options).
 DETECTORS: dict[str, Callable[..., Detector]] = {
     "animeface": _animeface,
     "mediapipe": _mediapipe,
@@ -105,30 +104,17 @@ def _warn_no_mediapipe() -> None:
         _warned_mediapipe = True
 
 
-def _split_options(names: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{"mediapipe_model": m, "clip_model": c}`` -> ``{"mediapipe": {"model": m}}``. Options without
-    a detector prefix belong to other stages (the region backend) and are ignored here; ``None``
-    means "not given" (the CLI passes ``mediapipe_model=None`` when the flag is absent)."""
-    out: dict[str, dict[str, Any]] = {n: {} for n in names}
-    for key, value in options.items():
-        if value is None:
-            continue
-        for det in DETECTORS:
-            if key.startswith(det + "_"):
-                if det in out:
-                    out[det][key[len(det) + 1 :]] = value
-                break
-    return out
-
-
-def build_detectors(names: list[str] | None = None, **options: Any) -> list[Detector]:
+def build_detectors(
+    names: list[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Detector]:
     """Build the detector cascade.
 
     Args:
         names: detector names in cascade order (keys of :data:`DETECTORS`); ``None`` = the default
             ``["animeface", "mediapipe", "crop"]``.
-        **options: ``<detector>_<option>`` keyword arguments, e.g. ``mediapipe_model="x.task"``,
-            ``mediapipe_num_faces=2``, ``animeface_exhaustive=True``. Others are ignored.
+        options: each detector's keyword arguments, ``{"mediapipe": {"model": "x.task"},
+            "animeface": {"exhaustive": True}}`` (``config.DetectorConfig.per_detector`` builds it);
+            options of a detector not in the cascade are unused, a wrong one raises ``TypeError``.
 
     With the default cascade a missing MediaPipe model skips that detector with one warning; naming
     ``"mediapipe"`` explicitly without a model raises ``FileNotFoundError`` saying where to put it.
@@ -142,7 +128,10 @@ def build_detectors(names: list[str] | None = None, **options: Any) -> list[Dete
         raise ValueError(f"Unknown detector(s) {unknown}; valid names: {sorted(DETECTORS)}.")
     if len(set(names)) != len(names):
         raise ValueError(f"Detector names repeat in {names}; name each detector once.")
-    per = _split_options(names, options)
+    unknown_opts = [d for d in (options or {}) if d not in DETECTORS]
+    if unknown_opts:
+        raise ValueError(f"Options for unknown detector(s) {unknown_opts}; valid names: {sorted(DETECTORS)}.")
+    per = {n: {k: v for k, v in (options or {}).get(n, {}).items() if v is not None} for n in names}
     out: list[Detector] = []
     for n in names:
         if n == "mediapipe" and not explicit and "model" not in per[n] and resolve_mediapipe_model() is None:

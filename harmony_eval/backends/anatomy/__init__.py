@@ -153,13 +153,14 @@ class AnatomyBackend:
     Args:
         params: path of a parameter JSON (``mapping.save_params`` format); default the shipped
             ``config/anatomy.json`` (hand-set priors).
-        **options: other backends' / the pipeline's options (``clip_*``, ``mediapipe_model``, ...)
-            are accepted and ignored, so one option set can serve every backend.
+
+    Other backends' options are not accepted: ``config.ScorerConfig`` gives each backend its own
+    (accepting any keyword let a misspelt option pass without a word).
     """
 
     name = "anatomy"
 
-    def __init__(self, params: str | os.PathLike | None = None, **options: Any) -> None:
+    def __init__(self, params: str | os.PathLike | None = None) -> None:
         self.params_path = params
         self.params = load_params(params)
         for region, names in FEATURE_NAMES.items():
