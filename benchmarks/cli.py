@@ -49,7 +49,7 @@ def _fail(e: Exception) -> typer.Exit:
 def summarize(
     run: Annotated[Path, typer.Argument(help="Run folder holding results.jsonl (+ manifest.jsonl).")],
     out: Annotated[Path | None, typer.Option(help="Folder for the summary files (default: RUN).")] = None,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 2000,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per interval.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed (same seed, same numbers).")] = 0,
 ) -> None:
     """Summarize a run: verdict rates, target match and harmony with 95% bootstrap intervals.
@@ -78,7 +78,7 @@ def compare(
         Path | None, typer.Option(help="Write compare.md and compare.json here (default: print only).")
     ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level of the paired tests.")] = 0.05,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Compare runs: tables side by side and paired tests of every run against the first.

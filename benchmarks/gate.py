@@ -131,7 +131,29 @@ def read_baseline(path: str | Path) -> dict[str, Any]:
         raise RunError(
             f"{p}: not a harmony-eval baseline (format {got!r}, expected {FORMAT!r} with a `metrics` mapping)"
         )
+    _check_numbers(b, p)
     return b
+
+
+def _check_numbers(b: dict[str, Any], p: Path) -> None:
+    """Every stored value is a number or null: a string there failed later as a TypeError (exit 1,
+    which CI reads as "regressed") instead of as a bad baseline (exit 2)."""
+
+    def bad(v: Any) -> bool:
+        return v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))
+
+    where = [(f"metrics.{k}", v) for k, v in b["metrics"].items()]
+    for emotion, vals in (b.get("by_emotion") or {}).items():
+        if not isinstance(vals, dict):
+            raise RunError(f"{p}: by_emotion.{emotion} is {vals!r}; expected a mapping of metric -> number")
+        where += [(f"by_emotion.{emotion}.{k}", v) for k, v in vals.items()]
+    where += [(f"images.{k}", v) for k, v in (b.get("images") or {}).items()]
+    for key, v in where:
+        if bad(v):
+            raise RunError(
+                f"{p}: {key} is {v!r}; expected a number or null (fix the value, or rewrite the "
+                "baseline with `harmony-eval check --write-baseline`)"
+            )
 
 
 @dataclass

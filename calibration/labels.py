@@ -15,10 +15,13 @@ those rows), files that do not exist, files listed twice.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harmony_eval.textio import read_utf8
 
 TARGETS = ("emotion", "eyes", "brows", "mouth", "verdict")
 VERDICTS = ("perfect", "acceptable", "broken")
@@ -45,7 +48,7 @@ def _norm(v: object) -> str | None:
 
 
 def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with io.StringIO(read_utf8(path, "--labels"), newline="") as f:
         reader = csv.DictReader(f)
         cols = [c.strip().lower() for c in (reader.fieldnames or [])]
         if "file" not in cols:
@@ -60,7 +63,7 @@ def _read_csv(path: Path) -> list[dict]:
 
 def _read_label_studio(path: Path) -> list[dict]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_utf8(path, "--labels"))
     except json.JSONDecodeError as e:
         raise ValueError(f"--labels {path}: not valid JSON ({e.msg}, line {e.lineno})") from None
     if not isinstance(data, list):

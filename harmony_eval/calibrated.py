@@ -260,9 +260,23 @@ class Calibration:
 
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
+        """Read a calibration JSON, or the ``calibrate`` output folder holding ``calibration.json``."""
+        from .textio import load_json_finite
+
         p = Path(path)
+        if p.is_dir():
+            if not (p / "calibration.json").is_file():
+                raise FileNotFoundError(
+                    f"--calibration {p}: a folder without calibration.json; pass the folder "
+                    "`harmony-eval calibrate --out` wrote, or its calibration.json"
+                )
+            p = p / "calibration.json"
         try:
-            d = json.loads(p.read_text(encoding="utf-8"))
+            d = load_json_finite(p.read_text(encoding="utf-8"), f"--calibration {p}")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"--calibration {p}: not UTF-8 JSON; pass the calibration.json from calibrate"
+            ) from None
         except FileNotFoundError:
             raise FileNotFoundError(f"--calibration {p}: file not found") from None
         except json.JSONDecodeError as e:

@@ -127,9 +127,20 @@ def ignore_sigint_in_worker() -> None:
 
 
 def prepare_out(out_dir: str | os.PathLike) -> Path:
-    """The run folder, created."""
+    """The run folder, created and known to be writable; ``ValueError`` (one line naming ``--out``)
+    when it is a file or cannot be written, before any image is scored."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file; expected a run folder (new, or one from an earlier run)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")  # root ignores permission bits, so try rather than os.access
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(
+            f"--out {out}: cannot write there ({e.strerror or e}); pass a folder you can write to"
+        ) from None
     return out
 
 

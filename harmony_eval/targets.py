@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .jsonl import read_jsonl
 from .resources import emotions_table, resolve_emotions
+from .textio import read_utf8
 
 SOURCES: tuple[str, ...] = ("mapping", "csv", "manifest", "metadata", "filename", "none")
 MANIFEST_NAME = "manifest.jsonl"
@@ -142,7 +143,7 @@ def read_targets_csv(path: str | os.PathLike, emotions: list[str]) -> dict[str, 
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")  # -sig: Excel writes a BOM
+        text = read_utf8(p, "--targets")  # Excel's BOM dropped; other encodings named
     except FileNotFoundError:
         raise FileNotFoundError(f"--targets {p}: file not found") from None
     reader = csv.DictReader(text.splitlines())
