@@ -156,8 +156,13 @@ def describe_reader(
         "balanced_accuracy": None, "ci95": None, "n": None, "kind": NOT_MEASURED,
         "chance": 1.0 / len(emotions), "classes": emotions, "sources": None, "folds": None, "note": None,
     }  # fmt: skip
+    label = backend
+    if backend in _UNCALIBRATED_KIND:
+        label = f"{backend} ({_UNCALIBRATED_KIND[backend]})"
+    elif backend == "raters" and (getattr(scorer, "options", None) or {}).get("raters"):
+        label = f"raters ({scorer.options['raters']}, pooled)"  # several backends read every region
     info: dict[str, Any] = {
-        "reader": f"{backend} ({_UNCALIBRATED_KIND[backend]})" if backend in _UNCALIBRATED_KIND else backend,
+        "reader": label,
         "backend": backend,
         "emotions": emotions,
         "description": card.get("description"),
@@ -177,7 +182,7 @@ def describe_reader(
             accuracy["note"] = card.get("note") or f"no out-of-source figure for backend {backend!r}"
         info["advice"] = _advice_uncalibrated(backend, str(images) if images else None)
         return info
-    info["reader"] = f"{backend} + calibration {cal_path}"
+    info["reader"] = f"{label.split(' (')[0]} + calibration {cal_path}"
     training = cal.training if isinstance(cal.training, dict) else {}
     info["n_labels"] = _count(training.get("n_labels"))
     if info["n_labels"] is None:

@@ -112,6 +112,23 @@ def test_figures_come_from_the_card(faces, tmp_path, monkeypatch):
     assert "accuracy not measured" in reader_info.summary_line(info) and info["advice"]
 
 
+def test_clip_card_without_figures_says_not_measured():
+    card = json.loads(config_path("readers.json").read_text(encoding="utf-8"))["readers"]["clip"]
+    info = reader_info.describe_reader(Scorer(backend="clip"))  # the card only; no weights are loaded
+    assert info["reader"].startswith("clip") and not info["calibrated"]
+    if card["out_of_source"] is None:  # as shipped while no CLIP weights can be measured offline
+        assert (
+            info["accuracy"]["kind"] == reader_info.NOT_MEASURED
+            and info["accuracy"]["balanced_accuracy"] is None
+        )
+        assert "accuracy not measured" in reader_info.summary_line(info)
+    else:
+        assert info["accuracy"]["balanced_accuracy"] == card["out_of_source"]["balanced_accuracy"]
+    # advice: calibrate, or the other pretrained reader (not the one already in use)
+    assert "--suggest 50" in info["advice"] and "--backend tagger" in info["advice"]
+    assert "--backend clip" not in info["advice"]
+
+
 @pytest.fixture(scope="module")
 def calibration_file(faces, tmp_path_factory) -> Path:
     """A calibration fitted on the 8 labelled faces (what `calibrate` writes, minus its report)."""
