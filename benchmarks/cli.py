@@ -136,6 +136,14 @@ def check(
         bool, typer.Option("--write-baseline", help="Write BASELINE from RUN instead of checking.")
     ] = False,
     per_image: Annotated[bool, typer.Option(help="Store per-image harmony in a written baseline.")] = True,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Also fail on warnings: another scoring config_hash than the baseline's, a metric "
+            "the baseline lacks for an emotion.",
+        ),
+    ] = False,
 ) -> None:
     """Regression gate: compare RUN with a baseline; exit 1 with a table when a metric regressed.
 
@@ -172,7 +180,7 @@ def check(
             typer.echo(f"wrote baseline {baseline} from {run} ({b['n']} images): {shown}")
             return
         result = run_check(read_baseline(baseline), loaded, metrics, max_drop, max_image_delta,
-                           max_changed=max_changed, max_coverage_drop=max_coverage_drop)  # fmt: skip
+                           max_changed=max_changed, max_coverage_drop=max_coverage_drop, strict=strict)  # fmt: skip
     except RunError as e:
         raise _fail(e) from None
     typer.echo(f"check {run} against {baseline} (max drop {max_drop})")

@@ -187,6 +187,8 @@ class CheckResult:
     new_images: list[str] = field(default_factory=list)  # run images the baseline does not have
     changed: list[str] = field(default_factory=list)  # images beyond the per-image tolerance
     max_changed: int | None = None
+    warnings: list[str] = field(default_factory=list)  # what was not compared like with like
+    strict: bool = False  # warnings fail the check
 
     @property
     def image_failures(self) -> list[tuple[str, float, float | None]]:
@@ -205,6 +207,7 @@ class CheckResult:
             all(r.status == "ok" for r in self.rows)
             and not (strict and (self.image_failures or self.images_missing or self.verdict_changes))
             and not self.too_many_changed
+            and not (self.strict and self.warnings)
         )
 
 
@@ -263,6 +266,7 @@ def check(
     max_image_delta: float | None = None,
     max_changed: int | None = None,
     max_coverage_drop: int = 0,
+    strict: bool = False,
 ) -> CheckResult:
     """Compare ``run`` with ``baseline`` on ``metrics`` over the baseline's images (see the module
     docstring); raises :class:`RunError` when a metric can't be checked."""
@@ -272,6 +276,7 @@ def check(
         raise ValueError(f"`max_changed` must be >= 0, got {max_changed}")
     judged, lost = align(baseline, run.rows)
     rows: list[CheckRow] = []
+    warnings: list[str] = []
     current, counts = run_metrics(judged)
     by_target = groups(judged, "target")
     for m in metrics:
@@ -289,7 +294,8 @@ def check(
         # bad input: _row marks them "missing", which fails the check.
         rows.append(_row("overall", m, baseline["metrics"][m], current[m], counts[m], max_drop))
         for emotion, base in (baseline.get("by_emotion") or {}).items():
-            if base.get(m) is None:
+            if base.get(m) is None:  # skipped silently before: say so, and fail under --strict
+                warnings.append(f"the baseline has no {m} for emotion={emotion}: not checked there")
                 continue
             if emotion not in by_target:
                 rows.append(CheckRow(f"emotion={emotion}", m, base[m], None, 0, "missing"))
@@ -297,7 +303,13 @@ def check(
             vals = metric_values(by_target[emotion], m)
             rows.append(_row(f"emotion={emotion}", m, base[m], _mean(vals), len(vals), max_drop))
     rows += _coverage(baseline, run.rows, max_coverage_drop)
-    result = CheckResult(rows, max_drop, max_image_delta=max_image_delta, lost=lost, max_changed=max_changed)
+    unlisted = sorted(set(by_target) - set(baseline.get("by_emotion") or {}) - {None})
+    if unlisted and baseline.get("by_emotion") is not None:
+        warnings.append(
+            f"emotion(s) {unlisted} are in the run but not in the baseline: not checked per emotion"
+        )
+    result = CheckResult(rows, max_drop, max_image_delta=max_image_delta, lost=lost, max_changed=max_changed,
+                         warnings=warnings, strict=strict)  # fmt: skip
     images = baseline.get("images") or {}
     verdicts = baseline.get("verdicts") or {}
     now_rows = {r["image"]: r for r in run.rows}
@@ -329,8 +341,9 @@ def check(
         )
     h = config_hash(run)
     if baseline.get("config_hash") and h and h != baseline["config_hash"]:
-        result.notes.append(
-            f"scoring config differs from the baseline's (hash {h} vs {baseline['config_hash']})"
+        result.warnings.append(
+            f"scoring config differs from the baseline's (config_hash {h} vs {baseline['config_hash']}): "
+            "scores may differ because the settings did; rescore with the baseline's settings or rewrite it"
         )
     return result
 
@@ -395,6 +408,9 @@ def format_result(result: CheckResult, top: int = 10) -> str:
             f"{len(result.changed)} image(s) changed beyond tolerance (allowed {result.max_changed})"
         )
     lines += [f"note: {n}" for n in result.notes]
+    lines += [
+        f"warning: {w}" + (" (fails under --strict)" if not result.strict else "") for w in result.warnings
+    ]
     bad = [r for r in result.rows if r.status != "ok"]
     lines.append("")
     if result.passed:
@@ -410,6 +426,8 @@ def format_result(result: CheckResult, top: int = 10) -> str:
             what.append(f"{result.images_missing} baseline image(s) missing")
         if result.max_image_delta is not None and result.verdict_changes:
             what.append(f"{len(result.verdict_changes)} verdict(s) changed")
+        if result.strict and result.warnings:
+            what.append(f"--strict: {len(result.warnings)} warning(s)")
         if result.too_many_changed:
             what.append(
                 f"{len(result.changed)} image(s) changed (more than --max-changed {result.max_changed})"

@@ -198,6 +198,33 @@ class Calibration:
                         f"{lost[:3]}; refit with `harmony-eval calibrate --backend <the one you score with>`"
                     )
 
+    def check_usable(self, emotions: list[str], backend: str) -> None:
+        """Refuse, before any image is scored, a calibration that cannot apply to this run: fitted on
+        another backend (its models read that backend's features; silently applied before) or for
+        another vocabulary (the fix named is one that works: a refit when no --emotions can match)."""
+        from .resources import emotions_table
+
+        where = f"calibration {self.source or '(in memory)'}"
+        if self.backend and self.backend != backend:
+            raise ValueError(
+                f"{where} was fitted on backend {self.backend!r}, this run scores with {backend!r}; "
+                f"score with --backend {self.backend}, or refit with `harmony-eval calibrate --backend {backend}`"
+            )
+        if list(emotions) == list(self.emotions):
+            return
+        known = emotions_table()
+        foreign = [e for e in self.emotions if e not in known]
+        if foreign:
+            raise ValueError(
+                f"{where} was fitted for emotions {self.emotions}; {foreign} are not in emotions.yaml, so "
+                f"no --emotions can match it; refit with `harmony-eval calibrate` on labels from {list(known)} "
+                "(or add those emotions to prompts/emotions.yaml)"
+            )
+        raise ValueError(
+            f"{where} was fitted for emotions {self.emotions}, scoring uses {list(emotions)}; score with "
+            f"--emotions {','.join(self.emotions)} or refit"
+        )
+
     def apply(self, pred: RegionPrediction, emotions: list[str]) -> RegionPrediction:
         """A copy of ``pred`` whose modelled regions carry calibrated probabilities."""
         if list(emotions) != list(self.emotions):

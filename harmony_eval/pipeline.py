@@ -119,6 +119,7 @@ class Scorer:
             from .calibrated import Calibration
 
             self._calibration = Calibration.load(self.calibration_path)
+            self._calibration.check_usable(self.emotions, self.backend_name)  # fail now, not per image
             self.config = self.config.with_thresholds(self._calibration.verdict_thresholds)
         self.compat = self.config.compat(self.emotions)
         self._detectors = None

@@ -155,3 +155,20 @@ def guarded_run(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(inputs, out, *args, **kwargs)
 
     return run
+
+
+def require_images(roots: list[Path], paths: list[Path]) -> None:
+    """Warn about each input folder with no image in it; ``ValueError`` when nothing at all was found
+    (a run of 0 images used to exit 0 with "0 image(s)", which reads like success)."""
+    from .imageio import IMAGE_EXTENSIONS
+
+    found = [str(p) for p in paths]
+    empty = [r for r in roots if r.is_dir() and not any(f.startswith(str(r)) for f in found)]
+    exts = ", ".join(sorted(IMAGE_EXTENSIONS)[:8]) + ", ..."
+    if not paths:
+        raise ValueError(
+            f"{', '.join(map(str, roots))}: no image files found (looked for {exts}, hidden files and "
+            "the run's own outputs skipped); pass image files or a folder holding them"
+        )
+    for r in empty:
+        log.warning("warning: %s holds no image files (looked for %s); nothing scored from it", r, exts)

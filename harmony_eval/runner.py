@@ -27,7 +27,14 @@ import pandas as pd
 
 from .jsonl import read_jsonl
 from .pipeline import ROW_KEYS, Prepared, Scorer
-from .runguard import guarded_run, ignore_sigint_in_worker, output_exclusions, stop_pool_on_exit
+from .runguard import (
+    check_workers,
+    guarded_run,
+    ignore_sigint_in_worker,
+    output_exclusions,
+    require_images,
+    stop_pool_on_exit,
+)
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -218,6 +225,7 @@ def score_folder(
     paths = list_images(inputs, exclude=output_exclusions(out))  # never its own outputs
     roots = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
     root = roots[0] if len(roots) == 1 and roots[0].is_dir() else None
+    require_images(roots, paths)  # none at all: exit 2, not "0 image(s)"; an empty folder: a warning
     resolver = None
     if scorer is not None and (scorer_options or targets_csv or manifest):
         given = [*scorer_options, *(["targets_csv"] if targets_csv else [])]
@@ -250,7 +258,7 @@ def score_folder(
 
         produced = ray_rows(scorer, jobs, RayOptions(address=ray_address, workers=workers))
     else:
-        workers = workers or auto_workers(len(jobs))
+        workers = check_workers(workers or auto_workers(len(jobs)), len(jobs))  # the count really used
         produced = _rows(scorer, jobs, workers)
     new_rows = []
     bar = tqdm(total=len(jobs), desc="scoring", unit="img", disable=not progress or not jobs)
