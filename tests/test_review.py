@@ -8,8 +8,12 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -279,6 +283,62 @@ def test_traversal_attempts_are_refused(scored, tmp_path):
                 assert "error" in body, (path, body)
     finally:
         link.unlink()
+
+
+def test_a_killed_server_loses_no_acknowledged_label_and_leaves_a_whole_file(scored, tmp_path):
+    from harmony_eval.review.cli import free_port
+
+    run = copy_run(scored, tmp_path / "run")
+    port = free_port()
+    cmd = [sys.executable, "-m", "harmony_eval.cli", "review", str(run), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):  # wait for the port
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/")
+                html = conn.getresponse().read().decode()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("review server did not start")
+        token = re.search(r'name="review-token" content="([^"]+)"', html).group(1)
+        keys = [r["key"] for r in load_run(run).rows]
+        acked: dict[str, str] = {}
+        in_flight: list[tuple[str, str]] = []
+
+        def flood() -> None:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            for i in range(100_000):
+                key, emo = keys[i % len(keys)], VOCAB[(i // len(keys)) % 4]
+                in_flight[:] = [(key, emo)]
+                try:
+                    c.request("POST", "/api/labels", json.dumps({"file": key, "set": {"emotion": emo}}),
+                              {"X-Review-Token": token, "Content-Type": "application/json"})  # fmt: skip
+                    r = c.getresponse()
+                    r.read()
+                    if r.status == 200:  # the server answers only after the file is replaced
+                        acked[key] = emo
+                except OSError:
+                    return
+
+        t = threading.Thread(target=flood)
+        t.start()
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGKILL)  # mid-flood: most likely mid-write
+        t.join(10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(acked) == len(keys)  # every image was labelled at least once before the kill
+    lines = (run / "labels.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ",".join(COLUMNS)
+    got = {r["file"]: r["emotion"] for r in read_csv(run / "labels.csv")}
+    late = dict(in_flight)  # the request in flight at the kill may or may not have been written
+    assert all(got[k] == v or late.get(k) == got[k] for k, v in acked.items()), (got, acked, late)
+    LabelStore(run / "labels.csv", keys, VOCAB)  # a restart clears a torn temporary file, if any
+    assert not list(run.glob(".labels.csv.*.tmp"))
 
 
 # -- CLI -----------------------------------------------------------------------------------------

@@ -136,6 +136,18 @@ def test_enter_accepts_the_evaluators_reading_and_moves_on(served):
             assert page.get_attribute(f'.field[data-field="{field}"] .opt.evaluator', "data-value") == value
 
 
+def test_question_mark_shows_the_keys_and_labelling_waits_while_it_is_open(served):
+    rv, url, open_page = served
+    page = open_page()
+    keys(page, "?")
+    assert page.is_visible("#help")
+    assert "eyes / brows / mouth" in page.inner_text("#help")
+    keys(page, "2")  # ignored while the help is open
+    assert not rv.labels_path.exists()
+    keys(page, "Escape")
+    assert not page.is_visible("#help")
+
+
 def test_backspace_undoes_changes_one_by_one_across_images(served):
     rv, url, open_page = served
     page = open_page()

@@ -111,11 +111,13 @@ class FitJob:
         self._set(message="rescoring the run with the fitted calibration...")
         changed = self._rescore(out / "calibration.json", out / "rescored.jsonl")
         summary = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+        again = calibrate_command(self.run, self.labels, out)  # the same fit, on the live labels file
         return {
-            "message": f"{summary} {len(changed)} verdict(s) change after rescoring.",
+            "message": f"{len(changed)} verdict(s) change after rescoring with the fitted calibration.",
+            "summary": summary,
             "changed": changed,
             "calibration": str(out / "calibration.json"),
-            "command": "harmony-eval " + " ".join(cmd),
+            "command": "harmony-eval " + " ".join(again),
         }
 
     def _rescore(self, calibration: Path, out: Path) -> list[dict[str, Any]]:

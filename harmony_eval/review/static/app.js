@@ -217,7 +217,7 @@ function onKey(ev) {
   const help = !$("help").hidden;
   if (k === "?" || (k === "Escape" && help)) {
     ev.preventDefault();
-    $("help").hidden = !help;
+    $("help").hidden = help; // shown -> hide, hidden -> show
     return;
   }
   if (help) return;
@@ -285,8 +285,10 @@ function drawBoxes(svg, r, vb) {
     const region = name.endsWith("eye") ? "eyes" : name;
     const probs = name === "face" ? g.probs || r.probs : g.probs || (reg.eyes || {}).probs;
     const t = topOf(probs);
-    const label = name === "right_eye" && (reg.left_eye || {}).box ? "" : `${region}: ${t ? t[0] + " " + fmt(t[1]) : "n/a"}`;
-    items.push({ box: g.box, col: colour(t && t[0]), label, name });
+    // one label for both eyes, with the eyes reading the verdict used (each eye box keeps its colour)
+    const said = region === "eyes" ? topOf((reg.eyes || {}).probs) || t : t;
+    const label = name === "right_eye" && (reg.left_eye || {}).box ? "" : `${region}: ${said ? said[0] + " " + fmt(said[1]) : "n/a"}`;
+    items.push({ box: g.box, col: colour(t && t[0]), tagCol: colour(said && said[0]), label, name });
   }
   for (const it of items) {
     const [x0, y0, x1, y1] = it.box;
@@ -296,27 +298,49 @@ function drawBoxes(svg, r, vb) {
   return items;
 }
 
-// Region labels after the SVG is in the page (text is measured): each goes above its box, else
-// below, else inside, whichever first overlaps no label already placed.
+// Region labels after the SVG is in the page (text is measured). Region labels sit beside the face
+// box, level with their region and joined to it by a line, so no label hides the eyes or mouth being
+// judged; where the margin is too narrow a label goes above / below its box instead. No two overlap.
 function placeTags(svg, items, vb) {
-  const unit = Math.max(vb[2], vb[3]), font = unit / 32, pad = font * 0.25;
+  const unit = Math.max(vb[2], vb[3]), font = unit / 34, pad = font * 0.25, gap = font * 0.6;
   const placed = [];
   const hits = (r) => placed.some((q) => r.x < q.x + q.w && q.x < r.x + r.w && r.y < q.y + q.h && q.y < r.y + r.h);
-  for (const it of items) {
+  // what is visible: the viewBox widened (or heightened) to the element's shape, as "meet" shows it
+  const px = svg.getBoundingClientRect();
+  const scale = px.width && px.height ? Math.min(px.width / vb[2], px.height / vb[3]) : 1;
+  const vw = px.width ? px.width / scale : vb[2], vh = px.height ? px.height / scale : vb[3];
+  const vis = [vb[0] - (vw - vb[2]) / 2, vb[1] - (vh - vb[3]) / 2, vw, vh];
+  const inView = (r) => r.x >= vis[0] && r.y >= vis[1] && r.x + r.w <= vis[0] + vis[2] && r.y + r.h <= vis[1] + vis[3];
+  const face = items.find((it) => it.name === "face");
+  const fb = face ? face.box : null;
+  for (const it of [...items].sort((p, q) => (p.name === "face") - (q.name === "face") || p.box[1] - q.box[1])) {
     if (!it.label) continue;
     const text = el("svg:text", { fill: "#fff", "font-size": font, class: "tag", text: it.label });
     svg.append(text);
     const w = text.getComputedTextLength() + 2 * pad, h = font * 1.3;
     const [x0, y0, x1, y1] = it.box;
+    const cands = [];
+    if (fb && it.name !== "face") {
+      const mid = (y0 + y1) / 2 - h / 2;
+      const left = { x: fb[0] - gap - w, side: "left" }, right = { x: fb[2] + gap, side: "right" };
+      const sides = fb[0] - vb[0] >= vb[0] + vb[2] - fb[2] ? [left, right] : [right, left];
+      for (const sd of sides) for (let k = 0; k < 8; k++) cands.push({ x: sd.x, y: mid + k * h * 1.1, w, h, side: sd.side });
+    }
     const x = Math.max(vb[0] + 1, Math.min(x0, vb[0] + vb[2] - w - 1));
-    const ys = [y0 - h - 1, y1 + 1, y0 + 1, y1 - h - 1];
-    const inView = (y) => y >= vb[1] && y + h <= vb[1] + vb[3];
-    let y = ys.find((c) => inView(c) && !hits({ x, y: c, w, h }));
-    if (y === undefined) y = ys.find(inView) ?? y0;
-    placed.push({ x, y, w, h });
-    text.setAttribute("x", x + pad);
-    text.setAttribute("y", y + font * 1.0);
-    svg.insertBefore(el("svg:rect", { x, y, width: w, height: h, rx: font * 0.2, fill: it.col, "fill-opacity": 0.92, stroke: "rgba(0,0,0,0.35)", "stroke-width": font / 20, class: "tag" }), text);
+    // the face's own label goes under the chin first: above the face box it would cover the brows
+    const ys = it.name === "face" ? [y1 + 1, y0 - h - 1, y1 - h - 1] : [y0 - h - 1, y1 + 1, y0 + 1, y1 - h - 1];
+    for (const y of ys) cands.push({ x, y, w, h });
+    const spot = cands.find((c) => inView(c) && !hits(c)) || cands.find(inView) || { x, y: y0, w, h };
+    placed.push(spot);
+    if (spot.side) { // leader line from the label to its region box
+      const lx = spot.side === "left" ? spot.x + w : spot.x, bx = spot.side === "left" ? x0 : x1;
+      svg.insertBefore(el("svg:line", { x1: lx, y1: spot.y + h / 2, x2: bx, y2: Math.min(Math.max(spot.y + h / 2, y0), y1),
+        stroke: it.tagCol, "stroke-width": font / 10, class: "leader" }), text);
+    }
+    text.setAttribute("x", spot.x + pad);
+    text.setAttribute("y", spot.y + font * 1.0);
+    svg.insertBefore(el("svg:rect", { x: spot.x, y: spot.y, width: w, height: h, rx: font * 0.2, fill: it.tagCol,
+      "fill-opacity": 0.92, stroke: "rgba(0,0,0,0.35)", "stroke-width": font / 20, class: "tag" }), text);
   }
 }
 
@@ -446,6 +470,7 @@ function showFit(st) {
   panel.hidden = false;
   const body = $("fit-body");
   const kids = [el("p", { class: "fit-" + st.state, text: st.message || st.state })];
+  if (st.summary) kids.push(el("p", { class: "muted", text: st.summary }));
   if (st.changed) {
     const list = el("ul", { class: "changed" });
     for (const c of st.changed.slice(0, 200)) {
@@ -456,7 +481,7 @@ function showFit(st) {
     }
     kids.push(list);
   }
-  if (st.command) kids.push(el("p", { class: "muted small", text: st.command }));
+  if (st.command) kids.push(el("p", { class: "muted small" }, document.createTextNode("Rerun by hand: "), el("code", { text: st.command })));
   body.replaceChildren(...kids);
   $("btn-fit").disabled = st.state === "running";
 }
