@@ -1,7 +1,7 @@
 """Compare runs: the summary tables side by side and paired tests of every run against the first.
 
 Images are paired across runs on the same prompt + seed (+ CFG and whatever else makes the key unique,
-see ``runs.pairing_fields``), or on the image file when a run has no manifest (two scorings of one
+see ``runs.pairing_fields``; a run sweeping LoRA scales is split into one run per scale first), or on the image file when a run has no manifest (two scorings of one
 folder). Binary outcomes (perfect, broken, target match) use the exact McNemar test, harmony the paired
 bootstrap (``stats``). p-values are per comparison and not adjusted: with 4 metrics x 2 challengers =
 8 tests of equal runs, the chance of at least one p < 0.05 is up to 1 - 0.95^8 = 0.34 (compare p
@@ -10,6 +10,7 @@ with alpha / 8, Bonferroni, when that matters).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .runs import Run, pair_key, pairing_fields
@@ -112,13 +113,35 @@ def choose_pairing(runs: list[Run]) -> list[str]:
     return max(options, key=matched)  # ties keep the first: prompt + seed
 
 
+def split_lora_sweeps(runs: list[Run]) -> tuple[list[Run], list[str]]:
+    """Runs and their labels, with every challenger that sweeps LoRA scales (``generate --lora-scales
+    0,0.5,1``) split into one run per scale, labelled ``NAME (LoRA 0.5)``.
+
+    Each scale is then compared with the reference on prompt + seed (+ CFG); left as one run, the
+    sweep made ``lora_scale`` part of the pairing key, which the base run (no LoRA) never matched:
+    "0 paired images" and every test "=".
+    """
+    labels = run_labels(runs)
+    out_runs, out_labels = [runs[0]], [labels[0]]
+    for run, label in zip(runs[1:], labels[1:], strict=True):
+        scales = sorted({r["lora_scale"] for r in run.rows if r.get("lora_scale") is not None})
+        if not run.has_manifest or len(scales) < 2:
+            out_runs.append(run)
+            out_labels.append(label)
+            continue
+        for s in scales:
+            out_runs.append(replace(run, rows=[r for r in run.rows if r.get("lora_scale") == s]))
+            out_labels.append(f"{label} (LoRA {s:g})")
+    return out_runs, out_labels
+
+
 def compare_runs(
     runs: list[Run], alpha: float = 0.05, n_boot: int = N_BOOT, seed: int = SEED
 ) -> dict[str, Any]:
     """Summaries of every run and paired tests of runs[1:] against runs[0] (JSON-ready)."""
     if len(runs) < 2:
         raise ValueError(f"compare needs at least two runs, got {len(runs)}")
-    names = run_labels(runs)
+    runs, names = split_lora_sweeps(runs)
     fields = choose_pairing(runs)
     out: dict[str, Any] = {
         "runs": names,

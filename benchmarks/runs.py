@@ -115,6 +115,11 @@ def load_run(run: str | os.PathLike) -> Run:
         results_path, folder = p, p.parent
     elif p.is_dir():
         results_path, folder = p / RESULTS, p
+        if not results_path.exists() and (p / MANIFEST).is_file():  # `generate` output, never scored
+            raise RunError(
+                f"{p}: generated but not scored yet (a {MANIFEST}, no {RESULTS}); score it first: "
+                f"harmony-eval score {p / 'images'} --out {p}"
+            )
     else:
         raise RunError(
             f"{p}: no such run folder; expected a folder holding {RESULTS} (from `score` or `benchmark`)"
