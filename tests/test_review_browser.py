@@ -3,6 +3,8 @@ download): keyboard labelling, reload, Enter, undo, two tabs, and refused reques
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 
@@ -146,6 +148,39 @@ def test_question_mark_shows_the_keys_and_labelling_waits_while_it_is_open(serve
     assert not rv.labels_path.exists()
     keys(page, "Escape")
     assert not page.is_visible("#help")
+
+
+def test_filters_narrow_the_view_and_archetypes_come_from_a_manifest(scored, tmp_path, browser):
+    run = copy_run(scored, tmp_path / "run")
+    rows = load_run(run).rows
+    images = scored.parent / "images"
+    arche = {r["key"]: ("knight" if i % 2 else "witch") for i, r in enumerate(rows)}
+    (run / "manifest.jsonl").write_text(
+        "".join(
+            json.dumps({"file": os.path.relpath(images / k, run), "archetype": a}) + "\n"
+            for k, a in arche.items()
+        )
+    )
+    rv = Review(load_run(run), run / "labels.csv")
+    with LiveServer(create_app(rv)) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url + "/")
+        idle(page)
+        assert page.is_visible("#f-archetype")
+        page.select_option("#f-archetype", "knight")
+        idle(page)
+        seen = set()
+        for _ in range(len(rows)):
+            seen.add(shown(page))
+            keys(page, "ArrowRight")
+        assert seen == {k for k, a in arche.items() if a == "knight"}
+        page.select_option("#f-archetype", "")
+        broken = {r["key"] for r in rows if r["verdict"] == "broken"}
+        page.select_option("#f-verdict", "broken")
+        idle(page)
+        assert page.inner_text("#position").startswith(f"1 / {len(broken)} in this view")
+        assert shown(page) in broken
+        page.close()
 
 
 def test_backspace_undoes_changes_one_by_one_across_images(served):

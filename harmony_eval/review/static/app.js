@@ -171,6 +171,10 @@ async function accept() {
     await save(row, { set });
     S.undo.push({ key: row.key, before });
   }
+  if (S.pos === S.view.length - 1) {
+    const left = S.view.filter((i) => !labelOf(S.rows[i])).length;
+    toast(left ? `end of this view; ${left} unlabelled above` : "every image of this view is labelled");
+  }
   move(1);
 }
 
