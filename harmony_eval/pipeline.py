@@ -6,6 +6,7 @@ images and return output-contract rows (see README, "Output contract").
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import traceback
 from collections.abc import Iterable, Iterator
@@ -242,6 +243,10 @@ class Scorer:
             and vec.get("face") is not None
         ):
             holistic = vec["face"]  # a calibrated whole-face model is the holistic reading as fitted
+        elif self._calibration is None:
+            # the uncalibrated reader's own temperature (config/readers.json, fitted on art it was
+            # never tuned on): on unseen art it must not claim more confidence than it has
+            holistic = agreement.temper(holistic, holistic_temperature(self.backend_name))
         tidx = e.index(prep.target) if prep.target in e else None
         scores = agreement.agreement_scores(readings, holistic, self.compat, self.config.pool_weights, tidx)
         harmony = agreement.harmony(scores, self.config.harmony_weights)
@@ -301,6 +306,17 @@ class Scorer:
     def score_batch(self, preps: list[Prepared]) -> list[dict[str, Any]]:
         preds = self.predict(preps)
         return [self.finish(p, q) for p, q in zip(preps, preds, strict=True)]
+
+
+@functools.lru_cache(maxsize=8)
+def holistic_temperature(backend: str) -> float:
+    """``holistic_temperature`` of ``backend``'s card in ``config/readers.json`` (1.0 without one)."""
+    import json
+
+    from .resources import config_path
+
+    cards = json.loads(config_path("readers.json").read_text(encoding="utf-8")).get("readers", {})
+    return float((cards.get(backend) or {}).get("holistic_temperature", 1.0))
 
 
 def with_descriptors(pred: RegionPrediction, image: np.ndarray, regions: dict[str, Any]) -> RegionPrediction:

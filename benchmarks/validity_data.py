@@ -1,0 +1,135 @@
+"""The labelled sources of ``benchmarks.validity``: real anime art grouped by where it comes from.
+
+    cases = collect_cases(shared=Path("../shared/data"), tmp=Path(tmpdir))
+
+A ``Case`` is one image with its source (the unit held out), its group (the character: the unit held
+out when only one source is at hand), its 4-class face label and region labels. Sources:
+
+- ``permissive``: the MIT sprites bundled in ``tests/fixtures/permissive`` (7 characters, 4 styles);
+  always present, so CI measures real art without ``../shared``;
+- ``seraphina``: 28 full-body sprites of one character (``../shared/data/dev/seraphina``);
+- ``afc``: 88 tight grey TV-anime crops (``../shared/data/dev/anime_face_classifier``);
+- ``zundamon``: faces composed from one layered character's parts, agreeing and region-swapped
+  (``../shared/data/dev/zundamon``): the only source with true region labels.
+
+Region-swapped faces of the sprite sources (``mouth_swaps``): the mouth box the detector found on
+one sprite, cut from another sprite of the same character and canvas with another emotion, feathered
+in. Their face label is the upper face's, ``mouth`` the donor's. No source-specific box or constant.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FOUR = ["neutral", "happy", "sad", "angry"]
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "permissive"
+
+
+@dataclass
+class Case:
+    path: str
+    source: str
+    group: str
+    label: str | None  # 4-class face emotion, None when other / unlabelled
+    regions: dict[str, str] = field(default_factory=dict)  # true region labels (eyes, brows, mouth)
+    kind: str = "original"  # "original" | "swapped"
+    origin: tuple[str, str] | None = None  # a swap's (upper face, mouth donor) paths
+
+
+def _four(x: str | None) -> str | None:
+    return x if x in FOUR else None
+
+
+def permissive_cases(folder: Path = FIXTURE) -> list[Case]:
+    rows = csv.DictReader((folder / "labels.csv").open(encoding="utf-8"))
+    return [Case(str(folder / r["file"]), "permissive", r["character"], _four(r["emotion"])) for r in rows]
+
+
+def seraphina_cases(root: Path) -> list[Case]:
+    labels = {r["file"]: r["emotion"] for r in csv.DictReader((root / "labels.csv").open(encoding="utf-8"))}
+    return [
+        Case(str(p), "seraphina", "seraphina", _four(labels.get(p.name))) for p in sorted(root.glob("*.png"))
+    ]
+
+
+def afc_cases(root: Path) -> list[Case]:
+    rows = csv.DictReader((root / "labels.csv").open(encoding="utf-8"))
+    return [Case(str(root / r["file"]), "afc", "afc", _four(r["emotion"])) for r in rows]
+
+
+def zundamon_cases(root: Path, out_dir: Path) -> list[Case]:
+    """Agreeing and region-swapped zundamon faces as full sprites (no emotion word in the names)."""
+    from PIL import Image
+
+    from benchmarks.anatomy_eval import Zundamon, zundamon_faces
+
+    z = Zundamon(root)
+    originals, swapped = zundamon_faces(root, both_regions=True)
+    out = []
+    for i, zf in enumerate([*originals, *swapped]):
+        path = out_dir / f"z{i:03d}.png"
+        Image.fromarray(z.compose(zf.brows, zf.eyes, zf.mouth, full=True)).save(path)
+        regions = {r: zf.label for r in ("eyes", "brows", "mouth")}
+        if zf.swapped:
+            regions[zf.swapped] = zf.swapped_to
+        regions = {r: e for r, e in regions.items() if e in FOUR}
+        kind = "swapped" if zf.swapped else "original"
+        out.append(Case(str(path), "zundamon", "zundamon", _four(zf.label), regions, kind))
+    return out
+
+
+def mouth_swaps(
+    cases: list[Case], mouth_boxes: dict[str, tuple[int, int, int, int]], out_dir: Path, per_face: int = 2
+) -> list[Case]:
+    """For each labelled original with a detected mouth box, up to ``per_face`` copies whose mouth box
+    (grown 40 % each way, feathered with a Gaussian of 1/8 the box height) comes from a sprite of the
+    same character, same canvas size and another emotion (seeded choice)."""
+    import cv2
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    by_group: dict[tuple[str, str], list[Case]] = {}
+    for c in cases:
+        if c.label and c.kind == "original":
+            by_group.setdefault((c.source, c.group), []).append(c)
+    out = []
+    for (source, group), items in sorted(by_group.items()):
+        px = {c.path: np.asarray(Image.open(c.path).convert("RGBA")).astype(np.float32) for c in items}
+        for c in items:
+            box = mouth_boxes.get(c.path)
+            donors = [d for d in items if d.label != c.label and px[d.path].shape == px[c.path].shape]
+            if box is None or not donors:
+                continue
+            x0, y0, x1, y1 = box
+            gx, gy = 0.4 * (x1 - x0), 0.4 * (y1 - y0)
+            h, w = px[c.path].shape[:2]
+            a = np.zeros((h, w), np.float32)
+            a[max(0, int(y0 - gy)) : min(h, int(y1 + gy)), max(0, int(x0 - gx)) : min(w, int(x1 + gx))] = 1.0
+            a = cv2.GaussianBlur(a, (0, 0), max(1.0, (y1 - y0) / 8))[:, :, None]
+            for j in rng.choice(len(donors), size=min(per_face, len(donors)), replace=False):
+                d = donors[int(j)]
+                mixed = px[c.path] * (1 - a) + px[d.path] * a
+                path = out_dir / f"swap_{source}_{Path(c.path).stem}_{Path(d.path).stem}.png"
+                Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8)).save(path)
+                regions = {"eyes": c.label, "brows": c.label, "mouth": d.label}
+                out.append(Case(str(path), source, group, c.label, regions, "swapped", (c.path, d.path)))
+    return out
+
+
+def collect_cases(shared: Path | None, tmp: Path) -> list[Case]:
+    """Every source present: the bundled permissive set always; the dev sets when ``shared`` has them."""
+    cases = permissive_cases()
+    if shared is not None:
+        dev = shared / "dev"
+        if (dev / "seraphina").is_dir():
+            cases += seraphina_cases(dev / "seraphina")
+        if (dev / "anime_face_classifier").is_dir():
+            cases += afc_cases(dev / "anime_face_classifier")
+        if (dev / "zundamon").is_dir():
+            cases += zundamon_cases(dev / "zundamon", tmp)
+    return cases

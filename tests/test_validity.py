@@ -1,0 +1,202 @@
+"""The leave-one-source-out instrument (benchmarks.validity) on the bundled permissive sprites (real art,
+MIT, always present), the crop descriptors, the learning curve and --suggest.
+
+The figures themselves are measurements, not bars: the tests check that each figure is computed from
+what it says (held-out fits never see the held-out unit, counts match the labels file, swaps carry
+the donor's mouth label) and that learning behaves (more labels of one style do not make the fitted
+reader worse on a fixed split)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import validity
+from benchmarks.validity_data import FIXTURE, FOUR, Case, mouth_swaps, permissive_cases
+
+
+@pytest.fixture(scope="module")
+def scored_fixture(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("validity")
+    return validity.score_cases(permissive_cases(), tmp, workers=1, progress=False)
+
+
+def test_permissive_cases_follow_the_labels_file():
+    rows = list(csv.DictReader((FIXTURE / "labels.csv").open(encoding="utf-8")))
+    cases = permissive_cases()
+    assert len(cases) == len(rows) == 38
+    assert sum(c.label is not None for c in cases) == sum(r["emotion"] in FOUR for r in rows)
+    assert {c.group for c in cases} == {r["character"] for r in rows}  # 7 characters: the held-out unit
+
+
+def test_mouth_swaps_take_the_mouth_from_another_emotion_of_the_same_character(tmp_path):
+    cases = [c for c in permissive_cases() if c.label]
+    from PIL import Image
+
+    boxes = {}
+    for c in cases:
+        w, h = Image.open(c.path).size
+        boxes[c.path] = (w // 2 - 20, h // 3, w // 2 + 20, h // 3 + 20)
+    swaps = mouth_swaps(cases, boxes, tmp_path)
+    assert swaps, "characters with two 4-class expressions on one canvas exist (Antonio, Jane, Princess, ...)"
+    by_path = {c.path: c for c in cases}
+    for s in swaps:
+        upper, donor = by_path[s.origin[0]], by_path[s.origin[1]]
+        assert s.kind == "swapped" and s.group == upper.group == donor.group and s.label == upper.label
+        assert s.regions["eyes"] == upper.label and s.regions["mouth"] == donor.label != upper.label
+    assert all(p in by_path for p in boxes)
+
+
+def test_held_out_fits_never_see_the_held_out_character(scored_fixture, monkeypatch):
+    scorer, items = scored_fixture
+    seen: list[set[str]] = []
+    real = validity.fit_reader
+
+    def spy(train, groups, pool_weights, opts=None):
+        seen.append({it.case.group for it in train})
+        return real(train, groups, pool_weights, opts)
+
+    monkeypatch.setattr(validity, "fit_reader", spy)
+    rows = validity.held_out_rows(items, "anatomy", scorer, "group")
+    groups = sorted({it.case.group for it in items})
+    assert len(seen) == len(groups)
+    for held_out, train_groups in zip(groups, seen, strict=True):
+        assert held_out not in train_groups  # the reader that judges a character never saw it
+    assert len(rows) == len(items) and all(r["path"] == it.scored.row["path"] for r, it in zip(rows, items, strict=True))
+
+
+def test_figures_are_computed_from_the_rows(scored_fixture):
+    scorer, items = scored_fixture
+    rows = [it.scored.row for it in items]
+    f = validity.figures(items, rows, n_boot=50)
+    originals = [(it, r) for it, r in zip(items, rows, strict=True) if it.case.kind == "original"]
+    assert f["n"] == sum(bool(it.case.label) for it, _ in originals)
+    assert f["found"] == pytest.approx(np.mean([r["status"] == "ok" for _, r in originals]))
+    lo, hi = f["ba4_ci"]
+    assert 0.0 <= lo <= f["ba4"] <= hi <= 1.0
+    assert f["n_swap"][1] == sum(it.case.kind == "swapped" and r["harmony"] is not None for it, r in zip(items, rows, strict=True))
+
+
+def test_validity_command_on_the_fixture(tmp_path, capsys):
+    out = tmp_path / "v.json"
+    rc = validity.main(["--shared", str(tmp_path / "absent"), "--readers", "default,default+T", "--bootstrap", "50",
+                        "--workers", "1", "--no-progress", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["unit"] == "group" and res["sources"] == ["permissive"]
+    t, d = res["default+T"]["permissive"], res["default"]["permissive"]
+    assert t["ba4"] == pytest.approx(d["ba4"])  # a temperature never changes which emotion is on top
+    assert "| default | permissive |" in capsys.readouterr().out
+    assert validity.main(["--shared", str(tmp_path), "--readers", "nonsense", "--workers", "1", "--no-progress"]) == 2
+
+
+def test_descriptors_see_the_mouth_shape_and_mark_missing_regions():
+    from harmony_eval.descriptors import DESCRIPTOR_NAMES, SPECS, region_descriptors
+    from harmony_eval.render import render_face
+
+    def mouth(emotion: str) -> np.ndarray:
+        img = np.asarray(render_face("neutral", "neutral", emotion, size=256, seed=0).convert("RGB"))
+        box = (96, 170, 160, 210)  # the renderer's mouth sits here on a 256 px face
+        return region_descriptors(img, {"mouth": box, "face": (0, 0, 256, 256)})
+
+    a, b, c = mouth("happy"), mouth("happy"), mouth("sad")
+    assert set(a) == set(SPECS) and all(len(a[g]) == len(DESCRIPTOR_NAMES[g]) for g in a)
+    assert np.allclose(a["mouth_desc"], b["mouth_desc"])  # deterministic
+    assert np.linalg.norm(a["mouth_desc"] - c["mouth_desc"]) > 0.5  # a smile and a frown differ
+    assert np.isnan(a["eyes_desc"]).all()  # no eyes box: missing, imputed by the reader later
+
+
+def _drawn_dataset(tmp_path, n_per: int):
+    from calibration.evaluate import Dataset
+    from calibration.features import score_images
+    from calibration.labels import Labels
+    from harmony_eval.render import render_face
+
+    files, rows = [], []
+    for e in FOUR:
+        for seed in range(n_per):
+            p = tmp_path / f"f_{e}_{seed}.png"
+            render_face(e, e, e, size=256, seed=seed).save(p)
+            files.append(str(p))
+            rows.append({"file": str(p), "emotion": e})
+    scorer, items = score_images(files, backend="anatomy", emotions=FOUR, progress=False)
+    return Dataset(Labels(rows, ["emotion"], "drawn"), items, scorer, list(FOUR))
+
+
+def test_more_drawn_labels_do_not_make_the_reader_worse(tmp_path):
+    from calibration.curve import learning_curve
+    from calibration.fit import FitOptions
+
+    ds = _drawn_dataset(tmp_path, 8)
+    lc = learning_curve(ds, FitOptions(model="full", method="temperature"), sizes=[8, 22], repeats=3)
+    assert lc["sizes"] == [0, 8, 22] and lc["n_test"] >= 8
+    assert lc["mean"][2] >= lc["mean"][1]  # nested label sets, fixed test split
+    lo, hi = lc["ci95"][2]
+    assert lo <= lc["mean"][2] <= hi
+
+
+@pytest.mark.shared_data
+def test_more_real_labels_do_not_make_the_reader_worse(shared_data, tmp_path):
+    """Real TV-anime crops of one source: the calibrated face reader fitted on more of them reads the
+    same fixed test split no worse (anatomy + HOG features, calibrate's default model choice)."""
+    from calibration.curve import learning_curve
+    from calibration.evaluate import Dataset
+    from calibration.features import score_images
+    from calibration.fit import FitOptions
+    from calibration.labels import Labels
+    from benchmarks.validity_data import afc_cases
+
+    cases = [c for c in afc_cases(shared_data / "dev" / "anime_face_classifier") if c.label]
+    scorer, items = score_images([c.path for c in cases], backend="anatomy", emotions=FOUR, progress=False)
+    ds = Dataset(Labels([{"file": c.path, "emotion": c.label} for c in cases], ["emotion"], "afc"), items, scorer, FOUR)
+    lc = learning_curve(ds, FitOptions(model="full", method="temperature"), sizes=[12, 44], repeats=3)
+    assert lc["mean"][2] >= lc["mean"][1] - 1e-9
+
+
+def test_suggest_skips_labelled_and_faceless_and_spreads_near_copies():
+    from calibration.suggest import suggest_order
+
+    def row(p_top: float, status: str = "ok") -> dict:
+        rest = (1 - p_top) / 3
+        probs = {e: (p_top if e == "happy" else rest) for e in FOUR}
+        return {"status": status, "probs": probs, "regions": {}, "scores": {}, "harmony": 0.5}
+
+    rows = [row(0.4), row(0.4), row(0.4), row(0.9), row(0.3, "no_face"), row(0.35)]
+    named = [{"mouth:a": 0.0}, {"mouth:a": 0.0}, {"mouth:a": 0.01}, {"mouth:a": 5.0}, None, {"mouth:a": 0.0}]
+    order = suggest_order(rows, named, n=3, labelled=[5])
+    assert 4 not in order and 5 not in order  # no face: nothing to learn; 5 is labelled already
+    assert 3 in order[:2]  # a confident but distant face beats a second near-copy of a labelled one
+    assert len(order) == len(set(order)) == 3
+
+
+def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
+    from calibration.labels import read_labels
+    from harmony_eval.cli import main
+    from harmony_eval.render import render_face
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i, e in enumerate(FOUR * 2):
+        render_face(e, e, e, size=256, seed=i).save(imgs / f"img_{i}.png")
+    out = tmp_path / "s"
+    assert main(["calibrate", "--images", str(imgs), "--suggest", "3", "--out", str(out), "--backend", "anatomy", "--no-progress"]) == 0
+    path = out / "suggested.csv"
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(rows) == 3 and all((imgs / r["file"]).is_file() for r in rows)
+    for r in rows:  # the person fills in the emotion column
+        r["emotion"] = "happy"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lab = read_labels(path, imgs, FOUR, False)
+    assert [r["emotion"] for r in lab.rows] == ["happy"] * 3
+    assert main(["calibrate", "--images", str(imgs), "--suggest", "0", "--out", str(out), "--no-progress"]) == 2
+
+
+def test_case_defaults():
+    c = Case("x.png", "s", "g", "happy")
+    assert c.kind == "original" and c.regions == {}
