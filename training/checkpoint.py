@@ -110,10 +110,22 @@ def save_checkpoint(
     return final
 
 
-def load_checkpoint(
-    folder: str | Path, models: dict[str, Any], optimizer: Any, lr_scheduler: Any, generator: Any
-) -> dict[str, Any]:
-    """Restore a checkpoint into the live objects; returns the state dict (step, losses, extra)."""
+def read_state(folder: str | Path) -> dict[str, Any]:
+    """``training_state.pt`` of a checkpoint (tensors and plain containers only: weights_only)."""
+    import torch
+
+    return torch.load(Path(folder) / TRAINING_STATE, map_location="cpu", weights_only=True)
+
+
+def restore(
+    folder: str | Path,
+    state: dict[str, Any],
+    models: dict[str, Any],
+    optimizer: Any,
+    lr_scheduler: Any,
+    generator: Any,
+) -> None:
+    """Load a checkpoint's LoRA tensors, optimiser, scheduler and RNG states into the live objects."""
     import torch
     from safetensors.torch import load_file
 
@@ -122,21 +134,20 @@ def load_checkpoint(
     live = {
         f"{m}.{n}": p for m, model in models.items() for n, p in model.named_parameters() if p.requires_grad
     }
-    if set(tensors) != set(live):
-        extra, missing = sorted(set(tensors) - set(live)), sorted(set(live) - set(tensors))
+    bad = sorted(set(tensors) ^ set(live)) or [
+        k for k in live if tuple(tensors[k].shape) != tuple(live[k].shape)
+    ]
+    if bad:
         raise ValueError(
-            f"{folder}: checkpoint holds other LoRA layers than this run trains ({len(extra)} unknown, "
-            f"{len(missing)} missing, e.g. {(extra or missing)[0]}); resume with the checkpoint's "
-            "rank / target modules, or use another --out"
+            f"{folder}: checkpoint holds other LoRA layers than this run trains (e.g. {bad[0]}); resume "
+            "with the checkpoint's rank / target modules, or use another --out"
         )
     with torch.no_grad():
         for k, p in live.items():
             p.copy_(tensors[k].to(p.device, p.dtype))
-    state = torch.load(folder / TRAINING_STATE, map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     lr_scheduler.load_state_dict(state["scheduler"])
     set_rng_states(state["rng"], generator)
-    return state
 
 
 def saved_config(state: dict[str, Any]) -> dict[str, Any]:

@@ -47,9 +47,12 @@ def save_diffusers(pipe: Any, folder: str | Path, lora_config: dict[str, Any] | 
     states = {k: convert_state_dict_to_diffusers(v) for k, v in peft_states(pipe).items()}
     kwargs: dict[str, Any] = {"unet_lora_layers": states["unet"]}
     meta = {"unet_lora_adapter_metadata": pipe.unet.peft_config[ADAPTER].to_dict()}
+    models = adapted(pipe)
     for name in ("text_encoder", "text_encoder_2"):
         if name in states:
             kwargs[f"{name}_lora_layers"] = states[name]
+            # without its peft config diffusers cannot rebuild the text-encoder adapter on load
+            meta[f"{name}_lora_adapter_metadata"] = models[name].peft_config[ADAPTER].to_dict()
     type(pipe).save_lora_weights(
         save_directory=str(folder), weight_name=LORA_FILE, safe_serialization=True, **kwargs, **meta
     )

@@ -203,13 +203,14 @@ def train_lora(
         validator = Validator(cfg, out) if cfg.validate_every else None
         step, losses, seconds_before = 0, [], 0.0
         if resume:
-            state = ckpt.load_checkpoint(latest, models, optimizer, lr_scheduler, gen)
+            state = ckpt.read_state(latest)
             conflicts = resume_conflicts(ckpt.saved_config(state), cfg)
             if conflicts:
                 before = ckpt.saved_config(state)
                 detail = "; ".join(f"{k}: {before[k]!r} -> {getattr(cfg, k)!r}" for k in conflicts[:3])
                 raise ValueError(f"--resume: {latest} was trained with other settings ({detail}); resume with "
                                  "the same settings or use another --out")  # fmt: skip
+            ckpt.restore(latest, state, models, optimizer, lr_scheduler, gen)
             step, losses = int(state["step"]), list(state["losses"])
             seconds_before = float(state.get("seconds", 0.0))
             if validator:

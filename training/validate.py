@@ -123,6 +123,7 @@ class Validator:
         try:
             for m, _ in modes:
                 m.eval()  # LoRA dropout off while drawing
+            pipe.set_progress_bar_config(disable=True)  # one bar per image would drown the training bar
             if self.cfg.validation_scheduler:
                 set_scheduler(pipe, self.cfg.validation_scheduler)
             with torch.random.fork_rng(devices=devices), torch.no_grad(), autocast:
