@@ -1,15 +1,11 @@
-"""End to end on real anime art (../shared/data/dev, internal only): ``benchmarks/dev_eval.py`` runs
-the real pipeline (detector cascade, region boxes, anatomy backend, agreement, verdict) and its
-figures must clear the project's bars for held-out art, with a margin where the dev set allows one.
-Skipped when the data is absent. ~35 s.
-
-Measured when last updated (pout / frown / brow-arch changes of the anatomy backend): face found 0.97
-(seraphina 1.0, TV crops 0.94, zundamon 1.0); 4-class balanced accuracy 0.70 pooled (seraphina 0.69, TV
-crops 0.62, zundamon 0.88; 89 labelled faces), 0.72 cross-validated after refitting; false
-missing_mouth 0.01, missing_eyes 0, blurry 0; harmony AUC agreeing vs region-swapped 0.86 on zundamon
-(no target), 0.81 on seraphina with a target given (0.60 without: the upper face's eyes read weakly on
-those sprites). The lines below sit under these with room for dev noise (one face of 5-6 in a class
-moves a balanced accuracy by ~0.05).
+"""Regression ratchets on the dev images (../shared/data/dev, internal only): ``benchmarks/dev_eval.py``
+runs the real pipeline (detector cascade, region boxes, anatomy backend, agreement, verdict) and its
+figures must not fall below where they stood. These are IN-SAMPLE figures: the anatomy priors, detector
+rules and these lines were set while looking at the same images, so they say nothing about unseen art
+(on held-out sprites the same reader measured 0.265 balanced accuracy). What a reading is worth on new
+art is measured leave-one-source-out by ``python -m benchmarks.validity`` (tests/test_validity.py) and
+quoted in the README. A ratchet that fails after a change that helps out-of-source may be moved down,
+with the validity table in the commit message. Skipped when the data is absent. ~35 s.
 """
 
 from __future__ import annotations
@@ -32,20 +28,20 @@ def figures(shared_data, tmp_path_factory) -> dict:
 
 
 def test_faces_are_found(figures):
-    assert figures["all_found"] >= 0.90, figures  # bar 0.90 on held-out art
+    assert figures["all_found"] >= 0.90, figures  # ratchet (in-sample)
     for ds in ("seraphina", "afc", "zundamon", "seraphina_swap"):
         assert figures[f"{ds}_found"] >= 0.90, (ds, figures[f"{ds}_found"])
 
 
-def test_four_class_accuracy_clears_the_bar(figures):
-    # bar 0.45 with the hand-set mapping (chance 0.25); measured 0.70, the line leaves room for dev noise
+def test_four_class_accuracy_ratchet(figures):
+    # in-sample ratchet (chance 0.25); measured 0.70, the line leaves room for dev noise
     assert figures["all_ba4"] >= 0.62, figures
     for ds in ("seraphina", "afc"):  # zundamon has 9 labelled faces: its figure is too coarse to hold
         assert figures[f"{ds}_ba4"] >= 0.52, (ds, figures[f"{ds}_ba4"])  # measured 0.69, 0.62
 
 
-def test_refitted_mapping_clears_the_bar(figures):
-    assert figures["cv_refit_ba4"] >= 0.64, figures  # bar 0.55, 5-fold x 3 shuffles; measured 0.72
+def test_refitted_mapping_ratchet(figures):
+    assert figures["cv_refit_ba4"] >= 0.64, figures  # in-sample ratchet, 5-fold x 3 shuffles; measured 0.72
 
 
 def test_faces_that_have_eyes_and_a_mouth_are_not_flagged_otherwise(figures):
@@ -57,7 +53,7 @@ def test_faces_that_have_eyes_and_a_mouth_are_not_flagged_otherwise(figures):
 
 
 def test_harmony_separates_agreeing_from_region_swapped_faces(figures):
-    # bar 0.70; eyes or mouth from a clashing part. Measured 0.86 (18 swapped faces: ~0.03 per face)
+    # in-sample ratchet; eyes or mouth from a clashing part. Measured 0.86 (18 swapped faces: ~0.03 per face)
     assert figures["auc_swap_zundamon"] >= 0.80, figures
     assert figures["auc_swap_all_target"] >= 0.74, figures  # zundamon + seraphina, target given; 0.81
     assert figures["auc_swap_seraphina_target"] >= 0.72, figures  # real faces, mouth from another sprite
