@@ -86,6 +86,8 @@ async function load(keepKey) {
   S.rows = d.rows;
   S.byKey = new Map(d.rows.map((r, i) => [r.key, i]));
   $("run-name").textContent = d.run;
+  $("files").textContent = `labels → ${d.labels_file} · images: ${d.root}` +
+    (d.skipped.length ? ` · ${d.skipped.length} row(s) not shown (error or image missing)` : "");
   buildFilters();
   computeView();
   const at = keepKey ? S.view.indexOf(S.byKey.get(keepKey)) : -1;
