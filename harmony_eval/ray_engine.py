@@ -32,7 +32,9 @@ from .pipeline import Scorer
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = 'pip install "harmony-eval[ray]"'
-_MAX_CHUNK = 64  # images per Ray row (a chunk): the unit of scheduling, of retry and of driver buffering
+# Images per Ray row (a chunk): the unit of scheduling, of retry and of writing (rows reach the driver a
+# chunk at a time, so a killed run loses at most a chunk per actor). 16: ~2-3 s of work per chunk on a core.
+_MAX_CHUNK = 16
 
 
 def require_ray() -> None:
@@ -82,13 +84,13 @@ class _PrepareActor:
 
         out = []
         for chunk in batch["paths"]:
-            names = json.loads(chunk)
+            jobs = json.loads(chunk)  # [[absolute path, row name], ...]
             if self.full:
-                out.append("".join(dumps_row(self.scorer.score_one(n, n)) for n in names))
+                out.append("".join(dumps_row(self.scorer.score_one(p, n)) for p, n in jobs))
             else:
                 # Pickle between our own actors, as the local process pool does: a Prepared holds the
                 # decoded image and the faces (numpy arrays), which Arrow columns cannot hold as is.
-                out.append(pickle.dumps([self.scorer.prepare(n, n) for n in names], protocol=5))
+                out.append(pickle.dumps([self.scorer.prepare(p, n) for p, n in jobs], protocol=5))
         return {"idx": batch["idx"], "rows" if self.full else "prep": np.array(out, dtype=object)}
 
 
@@ -175,17 +177,18 @@ def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> I
         ctx.retried_map_errors, ctx.max_map_retries = True, opts.retries
         split, n_cpu, n_model, gpu_each = _plan(scorer, opts, len(jobs))
         log.info("ray: %d CPU actor(s), %d model actor(s), %s GPU each", n_cpu, n_model, gpu_each)
-        # Chunks small enough that every actor gets several (load balance, cheap retries), at most
-        # _MAX_CHUNK images so a 10^6-image run keeps the driver's reorder buffer small.
+        # Chunks small enough that every actor gets several (load balance, cheap retries).
         size = max(1, min(_MAX_CHUNK, math.ceil(len(jobs) / (4 * n_cpu))))
         if split:
             # One chunk = one model batch = 16 consecutive images, as the local runner batches them:
             # a batched encoder then sees the same batches, so it returns the same floats.
             size = opts.predict_batch
-        names = [name for _, name in jobs]
+        # Absolute paths to read (an actor's working folder is not the driver's on another node); rows
+        # keep the names the runner gave them.
+        pairs = [[os.path.abspath(item), name] for item, name in jobs]
         chunks = [
-            {"idx": c, "paths": json.dumps(names[i : i + size])}
-            for c, i in enumerate(range(0, len(names), size))
+            {"idx": c, "paths": json.dumps(pairs[i : i + size])}
+            for c, i in enumerate(range(0, len(pairs), size))
         ]
         ds = ray.data.from_items(chunks, override_num_blocks=len(chunks))
         ds = ds.map_batches(
