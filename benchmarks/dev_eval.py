@@ -33,7 +33,6 @@ import csv
 import json
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,19 +165,18 @@ def make_scorer(cases: list[Case], tmp: Path, params: str | None = None, mediapi
 
 
 def score_cases(cases: list[Case], scorer, progress: bool = True) -> list[Scored]:
-    """Score every case through ``Scorer.prepare`` -> ``predict`` -> ``finish`` (what
-    ``harmony_eval.score`` does), keeping the backend's features for refitting."""
+    """Score every case through ``Scorer.iter_scored`` (prepare -> predict -> finish, what
+    ``harmony_eval.score`` runs), keeping the backend's features for refitting."""
     from tqdm.auto import tqdm
 
-    out = []
-    for c in tqdm(cases, desc="dev_eval", unit="img", disable=not progress or not sys.stderr.isatty()):
-        prep = scorer.prepare(c.path)
-        t0 = time.perf_counter()
-        pred = scorer.predict([prep])[0]
-        ms = 1000 * (time.perf_counter() - t0) if pred is not None else 0.0
-        row = scorer.finish(prep, pred)
-        out.append(Scored(c, row, dict(pred.features) if pred is not None else None, ms))
-    return out
+    it = scorer.iter_scored([c.path for c in cases], workers=1)
+    it = tqdm(
+        it, total=len(cases), desc="dev_eval", unit="img", disable=not progress or not sys.stderr.isatty()
+    )
+    return [
+        Scored(c, row, dict(pred.features) if pred is not None else None, 1000 * prep.predict_s)
+        for c, (prep, pred, row) in zip(cases, it, strict=True)
+    ]
 
 
 def _ok(s: Scored) -> bool:

@@ -52,7 +52,7 @@ def score(
     import pandas as pd
 
     from .pipeline import ROW_KEYS, Scorer, iter_inputs
-    from .runner import _rows, auto_workers
+    from .runner import auto_workers
     from .targets import TargetResolver
 
     mapping = targets if isinstance(targets, dict) else None
@@ -80,7 +80,7 @@ def score(
     jobs = list(iter_inputs(inputs))
     if any(not isinstance(item, str) for item, _ in jobs):
         workers = 1  # in-memory images stay in this process
-    it = _rows(scorer, jobs, workers or auto_workers(len(jobs)))
+    it = (row for _, _, row in scorer.iter_scored(jobs, workers=workers or auto_workers(len(jobs))))
     if progress:
         from tqdm.auto import tqdm
 

@@ -54,6 +54,7 @@ class Prepared:
     regions: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     target: str | None = None
+    predict_s: float = 0.0  # backend seconds charged to this image (set by the driver)
 
 
 def _r(x: float | None) -> float | None:
@@ -298,6 +299,15 @@ class Scorer:
             tags = zip(pred.feature_names["tags"], pred.features["tags"], strict=True)
             row["regions"]["face"]["tags"] = {t: _r(v) for t, v in tags if v >= 0.01}
         return row
+
+    def iter_scored(
+        self, items: Iterable[Any], workers: int = 1, batch: int = 16, keep_images: bool = False
+    ) -> Iterator[tuple[Prepared, RegionPrediction | None, dict[str, Any]]]:
+        """``(prepared, prediction, row)`` for each item (a path, an in-memory image or an
+        ``(item, name)`` pair), in input order, on ``workers`` processes; see ``harmony_eval.driver``."""
+        from .driver import iter_scored
+
+        return iter_scored(self, items, workers=workers, batch=batch, keep_images=keep_images)
 
     def score_one(self, item: Any, name: str | None = None) -> dict[str, Any]:
         prep = self.prepare(item, name)

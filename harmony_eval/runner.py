@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import platform
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -26,15 +24,8 @@ from typing import Any
 import pandas as pd
 
 from .jsonl import read_jsonl
-from .pipeline import ROW_KEYS, Prepared, Scorer
-from .runguard import (
-    check_workers,
-    guarded_run,
-    ignore_sigint_in_worker,
-    output_exclusions,
-    require_images,
-    stop_pool_on_exit,
-)
+from .pipeline import ROW_KEYS, Scorer
+from .runguard import check_workers, guarded_run, output_exclusions, require_images
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -70,69 +61,10 @@ def read_rows(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]
     return [row for _, row in read_jsonl(path, repair=repair)]
 
 
-# -- worker side --------------------------------------------------------------------------------
-_WORKER: Scorer | None = None
-
-
-def _init_worker(scorer: Scorer) -> None:
-    global _WORKER
-    ignore_sigint_in_worker()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import cv2
-
-    from . import detect
-
-    cv2.setNumThreads(1)  # one process per core already; nested threads only contend
-    detect._warned_mediapipe = True  # the parent already warned about a missing model, once
-    _WORKER = scorer
-
-
-def _work(job: tuple[str, str]) -> dict[str, Any] | Prepared:
-    item, name = job
-    assert _WORKER is not None
-    if _WORKER.batch_in_worker:
-        return _WORKER.score_one(item, name)
-    return _WORKER.prepare(item, name)
-
-
 def _rows(scorer: Scorer, jobs: list[tuple[Any, str]], workers: int) -> Iterator[dict[str, Any]]:
-    """Rows in input order. Workers run load + detect (+ the backend when it is cheap)."""
-    pending: list[Prepared] = []
-
-    def flush() -> Iterator[dict[str, Any]]:
-        yield from scorer.score_batch(pending)
-        pending.clear()
-
-    if workers > 1 and len(jobs) > 1:
-        scorer.detectors  # noqa: B018 -- build once here: bad detector options fail now, warnings print once
-        # forkserver, not fork: forking a process that already runs MediaPipe / BLAS threads can
-        # deadlock the child on a lock held by a thread that does not exist there (seen here: a
-        # 2-worker test run hung with both children idle).
-        ctx = multiprocessing.get_context(
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        with (
-            ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=_init_worker, initargs=(scorer,)
-            ) as pool,
-            stop_pool_on_exit(pool),  # Ctrl-C / SIGTERM: terminate the workers, do not wait for them
-        ):
-            for out in pool.map(_work, jobs, chunksize=1):
-                if isinstance(out, dict):
-                    yield out
-                else:
-                    pending.append(out)
-                    if len(pending) >= _BATCH:
-                        yield from flush()
-    else:
-        for item, name in jobs:
-            if scorer.batch_in_worker:
-                yield scorer.score_one(item, name)
-            else:
-                pending.append(scorer.prepare(item, name))
-                if len(pending) >= _BATCH:
-                    yield from flush()
-    yield from flush()
+    """Rows in input order (``Scorer.iter_scored``: workers load + detect, + the cheap backend)."""
+    for _, _, row in scorer.iter_scored(jobs, workers=workers, batch=_BATCH):
+        yield row
 
 
 def auto_workers(n_jobs: int) -> int:
