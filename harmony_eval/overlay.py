@@ -66,11 +66,14 @@ def _region_items(row: dict) -> list[tuple[str, list[float], tuple[str, float] |
             continue
         top = top_reading(probs[r]) or (top_reading(probs["eyes"]) if r.endswith("_eye") else None)
         name = "eyes" if r.endswith("eye") else r
+        # the one eyes label shows the pooled eyes reading, as the card does (it showed the left
+        # eye's: "eyes: neutral 0.38" beside a card saying "eyes happy 0.49"); each box keeps its colour
+        shown = (top_reading(probs["eyes"]) or top) if name == "eyes" else top
         label = (
             ""
             if name == "eyes" and eyes_labelled
-            else f"{name}: {top[0]} {top[1]:.2f}"
-            if top
+            else f"{name}: {shown[0]} {shown[1]:.2f}"
+            if shown
             else f"{name}: n/a"
         )
         eyes_labelled |= name == "eyes"

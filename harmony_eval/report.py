@@ -308,7 +308,13 @@ def write_report(
         f'<span><i class="chip" style="background:{emotion_colour(e)}"></i>{_e(e)}</span>' for e in emotions
     )
     sub = " · ".join(
-        f"{k} {_e(v)}" for k, v in (("backend", cfg.get("backend")), ("emotions", ", ".join(emotions))) if v
+        f"{k} {_e(v)}"
+        for k, v in (
+            ("backend", cfg.get("backend")),
+            ("emotions", ", ".join(emotions)),
+            ("calibrated with", cfg.get("calibration")),  # a calibrated run says so at the top
+        )
+        if v
     )
     buttons = "".join(
         f'<button data-v="{v}">{v} ({summary["verdicts"][v]})</button>' for v in (*VERDICTS, "error")

@@ -131,6 +131,12 @@ def compute_flags(
     top = _top(holistic)
     if top and top[1] < t["low_confidence"]:
         flags.add("low_confidence")
+    read = [p for r in ("eyes", "brows", "mouth") if (p := region_probs.get(r))]
+    near = t.get("near_prior")  # .get: verdict.yaml copies written before it existed
+    if near is not None and read and all(max(p.values()) < 1.0 / len(p) + near for p in read):
+        # near-uniform readings agree almost perfectly under the cosine, so noise a detector took
+        # for a face could be "perfect" (1 of 29 noise faces): no region read an expression
+        flags.add("low_confidence")
     if target and holistic and top and top[0] != target and holistic.get(target, 0.0) < t["target_match"]:
         flags.add("wrong_emotion")
     confident = {r: _top(region_probs.get(r)) for r in ("eyes", "brows", "mouth")}
