@@ -258,10 +258,13 @@ def run(
     return out
 
 
-def label_curves(items: list[Item], scorer, min_labels: int = 30, repeats: int = 5) -> dict[str, dict]:
-    """Within-source learning curves of ``calibrate``'s face reader (anatomy + HOG features, its
-    default model choice): labels taken in random order vs in ``--suggest`` order, on the same fixed
-    test split, for every source with ``min_labels`` labelled faces and for all sources pooled."""
+def label_curves(
+    items: list[Item], scorer, min_labels: int = 30, repeats: int = 5, seeds: int = 3
+) -> dict[str, dict]:
+    """Within-source learning curves of the learned face reader (anatomy + HOG features, ``--model
+    full``: ``auto`` keeps the backend's reading until a learned one beats it, which flattens the
+    curve): labels taken in random order vs in ``--suggest`` order on the same fixed test split, for
+    every source with ``min_labels`` labelled faces and all sources pooled; means over ``seeds`` splits."""
     from calibration.curve import learning_curve, split
     from calibration.evaluate import Dataset
     from calibration.fit import FitOptions
@@ -273,21 +276,44 @@ def label_curves(items: list[Item], scorer, min_labels: int = 30, repeats: int =
         s: [it for it in items if it.case.source == s] for s in sorted({it.case.source for it in items})
     }
     groups["pooled"] = items
+    opts = FitOptions(model="full", method="temperature")
     for name, its in groups.items():
         its = [it for it in its if it.case.kind == "original"]
         if sum(bool(it.case.label) for it in its) < min_labels or (name == "pooled" and len(groups) < 3):
             continue
         labels = Labels([{"file": it.case.path, "emotion": it.case.label} for it in its], ["emotion"], name)
         ds = Dataset(labels, [it.scored for it in its], scorer, list(FOUR))
-        opts = FitOptions()
-        pool, _ = split(ds, 0.3, 0)
-        local = suggest_order([ds.items[i].row for i in pool], [ds.named[i] for i in pool])
-        order = [pool[j] for j in local]
-        out[name] = {
-            "random": learning_curve(ds, opts, repeats=repeats),
-            "suggested": learning_curve(ds, opts, order=order),
-        }
+        runs: dict[str, list[dict]] = {"random": [], "suggested": []}
+        for seed in range(seeds):
+            pool, _ = split(ds, 0.3, seed)
+            local = suggest_order([ds.items[i].row for i in pool], [ds.named[i] for i in pool])
+            runs["random"].append(learning_curve(ds, opts, repeats=repeats, seed=seed))
+            runs["suggested"].append(learning_curve(ds, opts, order=[pool[j] for j in local], seed=seed))
+        out[name] = {how: _mean_curve(cs) for how, cs in runs.items()}
     return out
+
+
+def _mean_curve(curves: list[dict]) -> dict:
+    """Curves of several splits on the sizes they share: mean of means, min / max of the intervals."""
+    sizes = sorted(set.intersection(*(set(c["sizes"]) for c in curves)))
+    at = [{n: k for k, n in enumerate(c["sizes"])} for c in curves]
+    return {
+        "sizes": sizes,
+        "mean": [
+            round(float(np.mean([c["mean"][a[n]] for c, a in zip(curves, at, strict=True)])), 4)
+            for n in sizes
+        ],
+        "ci95": [
+            [
+                min(c["ci95"][a[n]][0] for c, a in zip(curves, at, strict=True)),
+                max(c["ci95"][a[n]][1] for c, a in zip(curves, at, strict=True)),
+            ]
+            for n in sizes
+        ],  # fmt: skip
+        "n_test": curves[0]["n_test"],
+        "repeats": sum(c["repeats"] for c in curves),
+        "splits": len(curves),
+    }
 
 
 def _f(v: Any) -> str:
