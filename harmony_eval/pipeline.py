@@ -171,14 +171,15 @@ class Scorer:
         """Load, detect and cut regions for one input (a path, PIL image or array). Never raises for
         bad input: the error is recorded on the returned ``Prepared``."""
         from .detect import find_faces
-        from .imageio import ImageLoadError, load_image, to_rgb
+        from .imageio import DEFAULT_MIN_SIDE, ImageLoadError, load_image, to_rgb
         from .regions import face_regions
 
         path = name if name is not None else str(item)
         prep = Prepared(path=path)
         try:
             if isinstance(item, (str, Path)):
-                loaded = load_image(item, max_pixels=self.max_pixels)
+                # a readable image too small to hold a face is "no face", not an unreadable file
+                loaded = load_image(item, max_pixels=self.max_pixels, min_side=1)
                 prep.image, prep.key, prep.metadata = loaded.rgb, loaded.key, dict(loaded.metadata)
             else:
                 prep.image = to_rgb(item)
@@ -192,6 +193,10 @@ class Scorer:
         try:
             if self.targets is not None:
                 prep.target = self.targets.target_for(path, prep.metadata)[0]
+            h, w = prep.image.shape[:2]
+            if min(h, w) < DEFAULT_MIN_SIDE:
+                prep.metadata["no_face_reason"] = f"image is {w}x{h} px, too small to hold a face"
+                return prep
             prep.faces, prep.detector = find_faces(prep.image, self.detectors)
             if prep.faces:
                 prep.regions = face_regions(prep.faces[0], prep.image.shape)
@@ -232,7 +237,8 @@ class Scorer:
             row.update(status="error", error=prep.error, reason=f"could not score: {prep.error}", n_faces=0)
             return row
         if not prep.faces or pred is None:
-            row.update(status="no_face", verdict="broken", flags=["no_face"], reason="no face found")
+            why = prep.metadata.get("no_face_reason", "no face found")
+            row.update(status="no_face", verdict="broken", flags=["no_face"], reason=why)
             return row
         e = self.emotions
         vec = {r: (agreement.as_vector(p, e) if p else None) for r, p in pred.probs.items()}

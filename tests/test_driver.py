@@ -86,3 +86,18 @@ def test_dev_eval_scores_through_the_driver(files):
         all(s.ms > 0 for s in scored[:4]) and scored[4].ms == 0.0
     )  # backend time only where a face was read
     assert Path(scored[0].case.path).name == "happy_0.png"
+
+
+def test_a_readable_1x1_image_is_no_face_not_an_error(tmp_path):
+    from harmony_eval.cli import main
+
+    Image.fromarray(np.full((1, 1, 3), 200, np.uint8)).save(tmp_path / "dot.png")
+    row = Scorer(**FAST).score_one(tmp_path / "dot.png")
+    assert row["status"] == "no_face" and row["error"] is None and row["verdict"] == "broken"
+    assert row["reason"] == "image is 1x1 px, too small to hold a face"
+    out = tmp_path / "run"
+    # exit 0: every file was read ("some files could not be read" is exit 1)
+    assert (
+        main(["score", str(tmp_path / "dot.png"), "--out", str(out), "--backend", "anatomy", "--no-report"])
+        == 0
+    )
