@@ -78,6 +78,8 @@ class BackendConfig:
     tagger_tags: str | None = None
     tagger_crops: str | None = None
     tagger_margin: float | None = None
+    raters: str | None = None  # "anatomy,clip": backend raters reads each region with each of them
+    rater_weights: str | None = None  # "anatomy=1,clip=2" for the raters' pool; None = equal
 
     def clip_options(self) -> dict[str, Any]:
         """The ``clip_*`` options given (``ClipBackend(**...)``, ``backends.auto``)."""
@@ -97,6 +99,9 @@ class BackendConfig:
             return {"params": self.anatomy_params} if self.anatomy_params else {}
         if name in ("clip", "tagger"):
             return self._given(name + "_")
+        if name == "raters":  # each rater picks its own prefix from these (RatersBackend)
+            given = [self._given(p) for p in ("rater", "clip_", "tagger_", "anatomy_")]
+            return {k: v for g in given for k, v in g.items()}
         return {}
 
 

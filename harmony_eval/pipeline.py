@@ -107,7 +107,7 @@ class Scorer:
             )
         self.emotions = resolve_emotions(list(cfg.emotions) if cfg.emotions else None)
         back = cfg.region_backend
-        self.backend_name = resolve_backend_name(back.backend, back.clip_options())
+        self.backend_name = resolve_backend_name(back.backend, {**back.clip_options(), "raters": back.raters})
         self.settings = replace(
             cfg, emotions=tuple(self.emotions), region_backend=replace(back, backend=self.backend_name)
         )

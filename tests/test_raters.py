@@ -110,3 +110,20 @@ def test_bad_rater_lists_are_refused():
         RatersBackend("anatomy,nonesuch")
     with pytest.raises(ValueError, match="not among the raters"):
         parse_weights("clip=2", ["anatomy", "tagger"])
+
+
+def test_cli_raters_flag(tmp_path, happy_face):
+    import json
+
+    from PIL import Image
+
+    from harmony_eval.cli import main
+
+    Image.fromarray(happy_face).save(tmp_path / "happy.png")
+    out = tmp_path / "run"
+    rc = main(["score", str(tmp_path / "happy.png"), "--out", str(out), "--raters", "anatomy,always_angry",
+               "--detectors", "animeface,crop", "--no-report"])  # fmt: skip
+    assert rc == 0
+    [row] = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert row["backend"] == "raters" and "raters_disagree" in row["flags"]
+    assert set(row["regions"]["mouth"]["raters"]) == {"anatomy", "always_angry"}

@@ -192,3 +192,14 @@ def test_tagger_rows_keep_the_tags(model_dir):
         tags = row["regions"]["face"]["tags"]
         assert set(tags) <= {n for n, _, _ in TAGS} and tags["v-shaped_eyebrows"] > 0.01
         assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_speed_benchmark_stand_in_tagger_runs_in_the_backend(tmp_path):
+    from benchmarks.speed_readers import build_stand_in_tagger
+
+    folder = build_stand_in_tagger(tmp_path / "stand_in", width=8, blocks=1)
+    b = TaggerBackend(tagger_model=str(folder), tagger_device="cpu")
+    assert (b.tagger.layout, b.tagger.size) == ("NHWC", 448) and not b.missing_tags  # every mapped tag
+    [p] = b.predict([face_of((200, 120, 40), size=128)], EMOTIONS)
+    v = p.features["tags"]
+    assert v.shape == (len(b.tagmap.tags),) and ((v >= 0) & (v <= 1)).all() and v.std() > 0  # sigmoid outputs
