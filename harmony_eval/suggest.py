@@ -15,8 +15,10 @@ Informativeness of one row, each part in 0..1, their mean:
   ``perfect_harmony`` / ``broken_harmony`` and each check score to its line: a small change of
   reading would flip the verdict there, so a label decides it.
 
-The parts weigh alike: nothing measured says one teaches more than another. Rows that are not
-``ok`` come after every ``ok`` row (``no_face`` first, then errors): a label of an image with no
+The parts weigh alike: nothing measured says one teaches more than another. ``ok`` rows flagged
+``raters_disagree`` (``--raters``: two readers confidently read different emotions) come before every
+other row: there the readers, not the drawing, are in doubt, and a label settles which is right.
+Rows that are not ``ok`` come after every ``ok`` row (``no_face`` first, then errors): a label of an image with no
 readings teaches the region readers nothing.
 """
 
@@ -104,7 +106,10 @@ def rank_rows(rows: Sequence[Mapping[str, Any]], thresholds: Mapping[str, Any] |
     th = dict(thresholds) if thresholds is not None else _default_thresholds()
     tiers: dict[int, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
-        tiers[_TIER.get(str(row.get("status", "ok")), 2)].append(i)
+        tier = _TIER.get(str(row.get("status", "ok")), 2)
+        if tier == 0 and "raters_disagree" in (row.get("flags") or []):
+            tier = -1  # readers in conflict first (module docstring)
+        tiers[tier].append(i)
     score = {i: informativeness(rows[i], th)["score"] for t in tiers.values() for i in t}
     order: list[int] = []
     for tier in sorted(tiers):

@@ -127,3 +127,16 @@ def test_cli_raters_flag(tmp_path, happy_face):
     [row] = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert row["backend"] == "raters" and "raters_disagree" in row["flags"]
     assert set(row["regions"]["mouth"]["raters"]) == {"anatomy", "always_angry"}
+
+
+def test_review_order_puts_rater_conflicts_first():
+    from harmony_eval.suggest import rank_rows
+
+    def row(flags, p_top):
+        rest = (1 - p_top) / 3
+        probs = {"neutral": rest, "happy": p_top, "sad": rest, "angry": rest}
+        return {"status": "ok", "probs": probs, "flags": flags, "harmony": 0.9, "regions": {}, "scores": {}}
+
+    rows = [row([], 0.3), row(["raters_disagree"], 0.95), row([], 0.35)]  # the conflict is the surest
+    assert rank_rows(rows)[0] == 1  # yet it is reviewed first: a label says which rater is right
+    assert sorted(rank_rows(rows)) == [0, 1, 2]
