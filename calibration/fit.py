@@ -126,12 +126,20 @@ def fit_model_kind(
     return m
 
 
-#: candidates ``auto`` compares: (kind, calibration method). ``scaling`` + ``none`` is the backend's
-#: reading unchanged: on 66 real dev faces no learned candidate beat it for the face emotion.
+#: candidates ``auto`` compares: (kind, calibration method, L2 inverse strength C; None = the option's).
+#: ``scaling`` + ``none`` is the backend's reading unchanged: on 66 real dev faces no learned
+#: candidate beat it for the face emotion. The full models try a strong and a weak penalty: with
+#: hundreds of HOG features and tens of labels the right strength depends on how alike the labelled
+#: faces are (one style: weak; many: strong), which only cross-validation can tell.
 CANDIDATES = (
-    ("scaling", "none"), ("scaling", "temperature"), ("scaling", "sigmoid"),
-    ("full", "temperature"), ("full", "sigmoid"),
+    ("scaling", "none", None), ("scaling", "temperature", None), ("scaling", "sigmoid", None),
+    ("full", "temperature", None), ("full", "sigmoid", None), ("full", "temperature", 0.05),
+    ("full", "temperature", 5.0),
 )  # fmt: skip
+
+
+def _name(c: tuple) -> str:
+    return f"{c[0]}+{c[1]}" + (f"+C{c[2]:g}" if c[2] is not None else "")
 
 
 def fit_model(
@@ -139,28 +147,32 @@ def fit_model(
     vocabulary: Sequence[str] | None = None,
 ) -> RegionModel:  # fmt: skip
     """The calibrated model of one target. ``opts.model`` / ``opts.method`` fix the kind / calibration;
-    ``auto`` compares the matching ``CANDIDATES`` by cross-validated log loss (a proper score: right
-    answers with honest confidence) and leaves the first one (the backend's reading as is) only for
-    a candidate that beats it by more than one standard error of the paired per-image difference:
-    on 66 dev faces a temperature fitted in CV "won" by 0.02 nats and doubled the held-out ECE
-    (0.08 -> 0.16). Too little data to compare (a class under 3 images) keeps the first candidate."""
+    ``auto`` compares the matching ``CANDIDATES`` (kind, calibration and penalty) by cross-validated
+    log loss (a proper score: right answers with honest confidence) and leaves the first one (the
+    backend's reading as is) only for a candidate that beats it by more than one standard error of
+    the paired per-image difference: on 66 dev faces a temperature fitted in CV "won" by 0.02 nats
+    and doubled the held-out ECE (0.08 -> 0.16). Too little data to compare (a class under 3
+    images) keeps the first candidate."""
     cands = [
-        (k, m) for k, m in CANDIDATES
-        if opts.model in ("auto", k) and opts.method in ("auto", m)
-    ] or [(opts.model, opts.method)]  # fmt: skip
+        c for c in CANDIDATES
+        if opts.model in ("auto", c[0]) and opts.method in ("auto", c[1]) and (c[2] is None or opts.model == "auto")
+    ] or [(opts.model, opts.method, None)]  # fmt: skip
+
+    def with_c(c: tuple) -> FitOptions:
+        return replace(opts, method=c[1], **({"C": c[2]} if c[2] is not None else {}))
+
     kept = [n for n in Counter(y).values() if n >= 2]
     # k folds leave each class (k-1)/k of its images for fitting: 3+ images keep 2 (the minimum)
     k = min(opts.max_inner_folds, min(kept)) if len(kept) >= 2 else 0
     scores: dict[str, float] = {}
-    kind, method = cands[0]
+    best = cands[0]
     if len(cands) > 1 and k >= 3:
         runs = {
-            c: cv_losses(c[0], named, y, model=model, label=label, opts=replace(opts, method=c[1]), k=k,
-                         vocabulary=vocabulary)
+            c: cv_losses(c[0], named, y, model=model, label=label, opts=with_c(c), k=k, vocabulary=vocabulary)
             for c in cands
         }  # fmt: skip
         runs = {c: r for c, r in runs.items() if r is not None}
-        scores = {f"{a}+{b}": float(np.average(r[0], weights=r[1])) for (a, b), r in runs.items()}
+        scores = {_name(c): float(np.average(r[0], weights=r[1])) for c, r in runs.items()}
         if cands[0] in runs:  # one-standard-error rule against the first (simplest) candidate
             base, w = runs[cands[0]]
             better = []
@@ -169,14 +181,12 @@ def fit_model(
                 mean = np.average(d, weights=w)
                 se = np.sqrt(np.average((d - mean) ** 2, weights=w) / len(d))
                 if mean + se < 0:
-                    better.append((scores[f"{c[0]}+{c[1]}"], c))
+                    better.append((scores[_name(c)], c))
             if better:
-                kind, method = min(better)[1]
+                best = min(better, key=lambda t: t[0])[1]
         elif runs:
-            kind, method = min(runs, key=lambda c: scores[f"{c[0]}+{c[1]}"])
-    m = fit_model_kind(
-        kind, named, y, model=model, label=label, opts=replace(opts, method=method), vocabulary=vocabulary
-    )
+            best = min(runs, key=lambda c: scores[_name(c)])
+    m = fit_model_kind(best[0], named, y, model=model, label=label, opts=with_c(best), vocabulary=vocabulary)
     if scores:
         m.summary["cv_log_loss"] = {c: round(v, 4) for c, v in scores.items()}
     return m
