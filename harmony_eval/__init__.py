@@ -37,7 +37,9 @@ def score(
 
     Args:
         inputs: a folder, an image path, a PIL image, an ``(H, W, 3)`` uint8 array, or a list of those.
-        backend: ``auto`` (CLIP when its weights are available locally, else ``anatomy``), ``anatomy``, ``clip``.
+        backend: ``auto`` (CLIP: local weights, or downloaded once when the Hub answers; offline
+            ``anatomy``, see ``backends.auto``), ``anatomy``, ``clip``, ``tagger``; ``raters="anatomy,clip"``
+            reads every region with several (``backends.raters``).
         emotions: vocabulary; default the active emotions of ``prompts/emotions.yaml``.
         targets: ``{path_or_name: emotion}``, or a targets CSV path; without it, targets come from a
             ``manifest.jsonl`` beside the images, A1111 PNG metadata, or emotion words in file names.
