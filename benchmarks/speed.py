@@ -1,6 +1,7 @@
 """Speed of the scoring pipeline; prints numbers (a benchmark, not a timed test).
 
     python benchmarks/speed.py --backend anatomy --workers 2 --json
+    python -m benchmarks.speed --sprites 150 --rss-at 1000     # real-sized images: speed_sprites.py
     python benchmarks/speed.py --backend clip --clip-model ViT-B-32 --random-init --json
 
 ``anatomy``: ``images_per_s`` of ``harmony_eval.score`` over the bundled ``examples/`` (repeated
@@ -176,8 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--trials", type=int, default=5, help="clip: best of this many timed runs")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--sprites", type=int, default=None,
+                    help="anatomy: score N real-sized images (benchmarks/speed_sprites.py), 1 vs 2 workers")  # fmt: skip
+    ap.add_argument("--side", type=int, default=600, help="--sprites: longest image side in px")
+    ap.add_argument("--rss-at", default="", help="--sprites: peak RSS at these image counts, e.g. 1000,10000")
     a = ap.parse_args(argv)
-    if a.backend == "anatomy":
+    if a.sprites:
+        from benchmarks.speed_sprites import sprite_speed
+
+        rss = tuple(int(x) for x in a.rss_at.split(",") if x.strip())
+        out = sprite_speed(a.images, n=a.sprites, side=a.side, rss_at=rss)
+    elif a.backend == "anatomy":
         out = anatomy_speed(a.images, workers=a.workers or 2, repeat=a.repeat or 3)
     else:
         out = clip_speed(

@@ -1,0 +1,54 @@
+"""benchmarks/speed_sprites.py builds real-sized inputs and prints the 1-vs-2-workers and peak-RSS
+figures (the numbers themselves are measured by running the script, not asserted here)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.speed import main
+from benchmarks.speed_sprites import PeakRSS, sprite_folder
+from harmony_eval.imageio import list_images
+from harmony_eval.render import render_face
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sprite_src")
+    for i, e in enumerate(["happy", "sad"]):
+        render_face(e, e, e, size=200, seed=i).save(d / f"{e}.png")
+    Image.new("RGB", (300, 150), "white").save(d / "wide.png")
+    return d
+
+
+def test_sprite_folder_scales_and_repeats(images, tmp_path):
+    imgs = sprite_folder(images, 7, 120, tmp_path)
+    files = list_images(imgs)
+    assert len(files) == 7 and all(f.is_symlink() for f in files)  # repeats cost no disk
+    sizes = {f.name.split("_", 1)[1]: Image.open(f).size for f in files}
+    assert sizes == {"happy.png": (120, 120), "sad.png": (120, 120), "wide.png": (120, 60)}  # longest side
+
+
+def test_peak_rss_sees_memory_allocated_in_the_block():
+    with PeakRSS() as m:
+        before = m.peak_main
+        block = np.ones(64 * 2**20, np.uint8)  # 64 MiB touched
+        block.sum()
+    assert m.peak_main - before >= 48 * 2**20
+    assert m.peak_total >= m.peak_main
+
+
+@pytest.mark.slow
+def test_sprites_mode_prints_both_worker_counts_and_rss(images, capsys):
+    args = ["--sprites", "3", "--side", "128", "--rss-at", "4", "--images", str(images), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] == 3 and out["side_px"] == 128
+    assert out["workers_1"]["images_per_s"] > 0 and out["workers_2"]["images_per_s"] > 0
+    assert out["ratio_2_vs_1"] == pytest.approx(
+        out["workers_2"]["images_per_s"] / out["workers_1"]["images_per_s"], rel=0.02
+    )
+    assert out["rss_4"]["peak_rss_mb"] >= out["rss_4"]["peak_rss_main_mb"] > 0
