@@ -65,7 +65,9 @@ def test_held_out_fits_never_see_the_held_out_character(scored_fixture, monkeypa
     assert len(seen) == len(groups)
     for held_out, train_groups in zip(groups, seen, strict=True):
         assert held_out not in train_groups  # the reader that judges a character never saw it
-    assert len(rows) == len(items) and all(r["path"] == it.scored.row["path"] for r, it in zip(rows, items, strict=True))
+    assert len(rows) == len(items) and all(
+        r["path"] == it.scored.row["path"] for r, it in zip(rows, items, strict=True)
+    )
 
 
 def test_figures_are_computed_from_the_rows(scored_fixture):
@@ -77,7 +79,9 @@ def test_figures_are_computed_from_the_rows(scored_fixture):
     assert f["found"] == pytest.approx(np.mean([r["status"] == "ok" for _, r in originals]))
     lo, hi = f["ba4_ci"]
     assert 0.0 <= lo <= f["ba4"] <= hi <= 1.0
-    assert f["n_swap"][1] == sum(it.case.kind == "swapped" and r["harmony"] is not None for it, r in zip(items, rows, strict=True))
+    assert f["n_swap"][1] == sum(
+        it.case.kind == "swapped" and r["harmony"] is not None for it, r in zip(items, rows, strict=True)
+    )
 
 
 def test_validity_command_on_the_fixture(tmp_path, capsys):
@@ -90,7 +94,10 @@ def test_validity_command_on_the_fixture(tmp_path, capsys):
     t, d = res["default+T"]["permissive"], res["default"]["permissive"]
     assert t["ba4"] == pytest.approx(d["ba4"])  # a temperature never changes which emotion is on top
     assert "| default | permissive |" in capsys.readouterr().out
-    assert validity.main(["--shared", str(tmp_path), "--readers", "nonsense", "--workers", "1", "--no-progress"]) == 2
+    assert (
+        validity.main(["--shared", str(tmp_path), "--readers", "nonsense", "--workers", "1", "--no-progress"])
+        == 2
+    )
 
 
 def test_descriptors_see_the_mouth_shape_and_mark_missing_regions():
@@ -142,16 +149,18 @@ def test_more_drawn_labels_do_not_make_the_reader_worse(tmp_path):
 def test_more_real_labels_do_not_make_the_reader_worse(shared_data, tmp_path):
     """Real TV-anime crops of one source: the calibrated face reader fitted on more of them reads the
     same fixed test split no worse (anatomy + HOG features, calibrate's default model choice)."""
+    from benchmarks.validity_data import afc_cases
     from calibration.curve import learning_curve
     from calibration.evaluate import Dataset
     from calibration.features import score_images
     from calibration.fit import FitOptions
     from calibration.labels import Labels
-    from benchmarks.validity_data import afc_cases
 
     cases = [c for c in afc_cases(shared_data / "dev" / "anime_face_classifier") if c.label]
     scorer, items = score_images([c.path for c in cases], backend="anatomy", emotions=FOUR, progress=False)
-    ds = Dataset(Labels([{"file": c.path, "emotion": c.label} for c in cases], ["emotion"], "afc"), items, scorer, FOUR)
+    ds = Dataset(
+        Labels([{"file": c.path, "emotion": c.label} for c in cases], ["emotion"], "afc"), items, scorer, FOUR
+    )
     lc = learning_curve(ds, FitOptions(model="full", method="temperature"), sizes=[12, 44], repeats=3)
     assert lc["mean"][2] >= lc["mean"][1] - 1e-9
 
@@ -182,7 +191,23 @@ def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
     for i, e in enumerate(FOUR * 2):
         render_face(e, e, e, size=256, seed=i).save(imgs / f"img_{i}.png")
     out = tmp_path / "s"
-    assert main(["calibrate", "--images", str(imgs), "--suggest", "3", "--out", str(out), "--backend", "anatomy", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "--images",
+                str(imgs),
+                "--suggest",
+                "3",
+                "--out",
+                str(out),
+                "--backend",
+                "anatomy",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     path = out / "suggested.csv"
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     assert len(rows) == 3 and all((imgs / r["file"]).is_file() for r in rows)
@@ -194,7 +219,9 @@ def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
         w.writerows(rows)
     lab = read_labels(path, imgs, FOUR, False)
     assert [r["emotion"] for r in lab.rows] == ["happy"] * 3
-    assert main(["calibrate", "--images", str(imgs), "--suggest", "0", "--out", str(out), "--no-progress"]) == 2
+    assert (
+        main(["calibrate", "--images", str(imgs), "--suggest", "0", "--out", str(out), "--no-progress"]) == 2
+    )
 
 
 def test_case_defaults():
