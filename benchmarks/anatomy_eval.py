@@ -32,6 +32,7 @@ from harmony_eval import agreement
 from harmony_eval.backends.anatomy import FEATURE_NAMES, AnatomyBackend
 from harmony_eval.backends.anatomy.brows import brow_box_from_eye
 from harmony_eval.backends.anatomy.mapping import fit_params, region_probs
+from harmony_eval.numerics import balanced_accuracy
 from harmony_eval.resources import config_path, load_yaml
 from harmony_eval.types import Face, FaceInput
 
@@ -230,13 +231,6 @@ def labelled_faces(root: Path) -> list[Item]:
             if inp is not None:
                 items.append(Item(r["file"], inp, {"face": r["emotion"]}, "seraphina"))
     return items
-
-
-def balanced_accuracy(y: list[str], p: list[str]) -> float:
-    classes = sorted(set(y))
-    return float(
-        np.mean([np.mean([pi == c for yi, pi in zip(y, p, strict=True) if yi == c]) for c in classes])
-    )
 
 
 def auc(pos: list[float], neg: list[float]) -> float:

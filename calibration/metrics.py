@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from harmony_eval.numerics import balanced_accuracy  # one definition, shared with the benchmarks
+
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "kappa")
 
 
@@ -37,13 +39,6 @@ def confusion(
 def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     return float(np.mean(y_true == y_pred)) if len(y_true) else float("nan")
-
-
-def balanced_accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
-    m, _ = confusion(y_true, y_pred)
-    support = m.sum(axis=1)
-    present = support > 0
-    return float(np.mean(np.diag(m)[present] / support[present])) if present.any() else float("nan")
 
 
 def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from harmony_eval.calibrated import RegionModel
+from harmony_eval.numerics import softmax
 
 #: model -> feature-name prefixes it reads (None = every feature of every region + quality)
 MODEL_INPUTS: dict[str, tuple[str, ...] | None] = {
@@ -217,9 +218,7 @@ class FixedLogits(ClassifierMixin, BaseEstimator):
         return X[:, 1] - X[:, 0] if len(self.classes_) == 2 else X
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        z = np.asarray(X, dtype=float)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(np.asarray(X, dtype=float), axis=1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.asarray(X, dtype=float).argmax(axis=1)]

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .numerics import softmax
 from .types import Probs
 
 SCORE_KEYS = ("eyes_mouth", "brows_tension", "coherence", "target_match")
@@ -77,8 +78,7 @@ def pool(readings: Mapping[str, np.ndarray | None], weights: Mapping[str, float]
         return None
     total = sum(weights[r] for r, _ in items)
     logit = sum(weights[r] / total * np.log(np.clip(p, _EPS, 1.0)) for r, p in items)
-    e = np.exp(logit - logit.max())
-    return e / e.sum()
+    return softmax(logit)
 
 
 def temper(p: np.ndarray | None, beta: float) -> np.ndarray | None:
@@ -90,9 +90,7 @@ def temper(p: np.ndarray | None, beta: float) -> np.ndarray | None:
     """
     if p is None or beta == 1.0:
         return p
-    logit = beta * np.log(np.clip(p, _EPS, 1.0))
-    e = np.exp(logit - logit.max())
-    return e / e.sum()
+    return softmax(beta * np.log(np.clip(p, _EPS, 1.0)))
 
 
 def agreement_scores(

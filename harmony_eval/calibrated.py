@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .numerics import softmax
 from .types import RegionPrediction
 
 FORMAT = "harmony_eval.calibration"
@@ -79,11 +80,6 @@ def prediction_features(
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow warnings
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass
@@ -146,11 +142,11 @@ class RegionModel:
             return np.divide(p, s, out=np.full_like(p, 1.0 / p.shape[1]), where=s != 0)
         if cal["method"] == "temperature":
             logits = np.column_stack([-d[:, 0], d[:, 0]]) if binary else d
-            return _softmax(float(cal["beta"]) * logits)
+            return softmax(float(cal["beta"]) * logits)
         if binary:
             p1 = _sigmoid(d[:, 0])
             return np.column_stack([1.0 - p1, p1])
-        return _softmax(d)
+        return softmax(d)
 
     def vectorize(self, named: dict[str, float]) -> np.ndarray:
         return np.array([named.get(f, np.nan) for f in self.features], dtype=float)

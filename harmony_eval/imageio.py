@@ -423,3 +423,10 @@ def to_rgb(image: Image.Image | np.ndarray) -> np.ndarray:
     elif a.shape[2] == 4:
         a = _composite_on_white(a[..., :3], a[..., 3])
     return np.ascontiguousarray(a)
+
+
+def image_key(image: np.ndarray) -> str:
+    """The content key of decoded pixels: sha256 of the ``uint8 (H, W, 3)`` bytes. Files are keyed by
+    their bytes instead (``LoadedImage.key``); this is the key of an in-memory image, and the one
+    cache key both the pipeline and the CLIP backend use for it."""
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()

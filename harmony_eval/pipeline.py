@@ -171,7 +171,7 @@ class Scorer:
         """Load, detect and cut regions for one input (a path, PIL image or array). Never raises for
         bad input: the error is recorded on the returned ``Prepared``."""
         from .detect import find_faces
-        from .imageio import DEFAULT_MIN_SIDE, ImageLoadError, load_image, to_rgb
+        from .imageio import DEFAULT_MIN_SIDE, ImageLoadError, image_key, load_image, to_rgb
         from .regions import face_regions
 
         path = name if name is not None else str(item)
@@ -183,7 +183,7 @@ class Scorer:
                 prep.image, prep.key, prep.metadata = loaded.rgb, loaded.key, dict(loaded.metadata)
             else:
                 prep.image = to_rgb(item)
-                prep.key = hashlib.sha256(np.ascontiguousarray(prep.image).tobytes()).hexdigest()
+                prep.key = image_key(prep.image)
         except ImageLoadError as e:
             prep.error = str(e)
             return prep

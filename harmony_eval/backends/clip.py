@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..embed_cache import EmbeddingCache
+from ..imageio import image_key
+from ..numerics import softmax
 from ..resources import emotions_table, load_yaml, prompts_dir, resolve_emotions
 from ..types import REGIONS, Box, FaceInput, RegionPrediction
 from .clip_loader import ClipWeightsError, LoadedClip, from_prebuilt, load_clip
@@ -125,11 +127,6 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 class ClipBackend:
     """Region backend over a CLIP model; options are the ``clip_*`` keys documented in ``_OPTIONS``
     (any other raises ``TypeError``). ``stats`` counts encoder calls and cache use."""
@@ -216,7 +213,7 @@ class ClipBackend:
         """``[{region: (D,) normalised embedding}]`` per input; cached crops skip the encoder."""
         jobs: list[tuple[int, str, str, Box]] = []
         for i, inp in enumerate(batch):
-            img_key = inp.key or hashlib.sha256(np.ascontiguousarray(inp.image).tobytes()).hexdigest()
+            img_key = inp.key or image_key(inp.image)
             for r in REGIONS:
                 box = inp.face.box if r == "face" else inp.regions.get(r)
                 if box is None or box[2] <= box[0] or box[3] <= box[1]:
@@ -259,7 +256,7 @@ class ClipBackend:
             feats, fnames = {}, {}
             for r, e in emb.items():
                 sims = weights[r] @ e
-                p = _softmax(self.clip.logit_scale * sims)
+                p = softmax(self.clip.logit_scale * sims)
                 probs[r] = {k: float(v) for k, v in zip(emotions, p, strict=True)}
                 feats[r] = np.concatenate([e, sims]).astype(np.float64)
                 fnames[r] = [f"emb{j}" for j in range(e.shape[0])] + [f"zs_{k}" for k in emotions]
@@ -295,7 +292,7 @@ _QUALITY = ("sharpness", "eyes_visible", "mouth_visible")  # what the verdict fl
 
 
 def _face_key(inp: FaceInput) -> str:
-    img_key = inp.key or hashlib.sha256(np.ascontiguousarray(inp.image).tobytes()).hexdigest()
+    img_key = inp.key or image_key(inp.image)
     boxes = sorted((k, tuple(v) if v is not None else None) for k, v in inp.regions.items())
     return f"{img_key}|{tuple(inp.face.box)}|{boxes}"
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..numerics import softmax
 from ..resources import emotions_table, load_yaml, prompts_dir, resolve_emotions
 from ..types import REGIONS, FaceInput, RegionPrediction
 from .clip import _quality, crop_square
@@ -70,9 +71,7 @@ class TagMap:
     def read(self, table: str, p: np.ndarray, emotions: list[str]) -> np.ndarray:
         """``softmax(prior + p @ W)``: a ``(K,)`` distribution from ``(T,)`` tag probabilities."""
         w, b = self.matrix(table, emotions)
-        z = b + np.asarray(p, dtype=float) @ w
-        e = np.exp(z - z.max())
-        return e / e.sum()
+        return softmax(b + np.asarray(p, dtype=float) @ w)
 
 
 def load_tag_map(path: str | Path | None = None) -> TagMap:

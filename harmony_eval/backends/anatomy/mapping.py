@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ...numerics import softmax
 from ...resources import config_path
 
 PARAMS_VERSION = 1
@@ -97,9 +98,7 @@ def region_probs(
     w = np.asarray(params["coef"][region], float)[rows]
     b = np.asarray(params["intercept"][region], float)[rows]
     z = (np.asarray(x, float) - mean) / std
-    logit = (w @ z + b) * float(np.clip(confidence, 0.0, 1.0))
-    e = np.exp(logit - logit.max())
-    return e / e.sum()
+    return softmax((w @ z + b) * float(np.clip(confidence, 0.0, 1.0)))
 
 
 def fit_params(
