@@ -158,7 +158,7 @@ def test_missing_model_errors_name_repo_and_fix(tmp_path, monkeypatch):
 
 def test_score_cli_exits_2_for_a_missing_tagger(tmp_path, capsys):
     from harmony_eval.cli import main
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     render_face("happy", "happy", "happy", size=256).save(tmp_path / "a.png")  # a face: the backend is needed
     rc = main(["score", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), "--backend", "tagger",
@@ -182,7 +182,7 @@ def test_caption_tags(model_dir, tmp_path):
 def test_tagger_rows_keep_the_tags(model_dir):
     import harmony_eval
     from harmony_eval.pipeline import ROW_KEYS
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     images = [np.asarray(render_face(e, e, e, size=256, seed=i)) for i, e in enumerate(["happy", "sad"])]
     df = harmony_eval.score(images, backend="tagger", tagger_model=str(model_dir), tagger_device="cpu")
@@ -203,3 +203,12 @@ def test_speed_benchmark_stand_in_tagger_runs_in_the_backend(tmp_path):
     [p] = b.predict([face_of((200, 120, 40), size=128)], EMOTIONS)
     v = p.features["tags"]
     assert v.shape == (len(b.tagmap.tags),) and ((v >= 0) & (v <= 1)).all() and v.std() > 0  # sigmoid outputs
+
+
+def test_missing_onnxruntime_says_which_extra(model_dir, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"harmony-eval\[tagger\]") as e:  # a ValueError: CLIs exit 2
+        load_tagger(str(model_dir))
+    assert isinstance(e.value, ImportError)

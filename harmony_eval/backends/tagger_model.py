@@ -29,6 +29,10 @@ class TaggerModelError(FileNotFoundError):
     """The tagger's files are not here and could not be fetched (the CLI exits 2 with the message)."""
 
 
+class TaggerUnavailable(ImportError, ValueError):
+    """onnxruntime is not installed: an ImportError, and a ValueError so that CLIs exit 2 with it."""
+
+
 def _local_hint(repo: str) -> str:
     return (
         f"download {MODEL_FILE} and {TAGS_FILE} of {repo} once on a connected machine (any run with "
@@ -161,7 +165,9 @@ def load_tagger(model: str = DEFAULT_TAGGER, cache_dir: str | None = None, devic
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ImportError("--backend tagger needs onnxruntime: pip install 'harmony-eval[tagger]'") from None
+        raise TaggerUnavailable(
+            "the WD tagger needs onnxruntime: pip install 'harmony-eval[tagger]'"
+        ) from None
     onnx_path, tags_path = resolve_model_files(model, cache_dir)
     st = onnx_path.stat()
     key = (str(onnx_path.resolve()), str(st.st_size), str(int(st.st_mtime)), device)
