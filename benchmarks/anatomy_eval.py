@@ -188,6 +188,21 @@ def zundamon_faces(root: Path, both_regions: bool = False) -> tuple[list[ZFace],
     return originals, swapped
 
 
+def write_zundamon_sprites(root: Path, out_dir: Path) -> list[tuple[Path, ZFace]]:
+    """The faces of ``zundamon_faces(both_regions=True)`` composed as full 1082 x 1650 sprites into
+    ``out_dir`` (``z000.png`` ...: no emotion word in the names, so no target from them)."""
+    from PIL import Image
+
+    z = Zundamon(root)
+    originals, swapped = zundamon_faces(root, both_regions=True)
+    out = []
+    for i, zf in enumerate([*originals, *swapped]):
+        path = out_dir / f"z{i:03d}.png"
+        Image.fromarray(z.compose(zf.brows, zf.eyes, zf.mouth, full=True)).save(path)
+        out.append((path, zf))
+    return out
+
+
 def zundamon_items(root: Path) -> tuple[list[Item], list[Item], list[Item]]:
     """(part items, agreeing faces, region-swapped faces), boxes from ``animeface_input``."""
     z = Zundamon(root)

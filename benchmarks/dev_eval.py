@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.anatomy_eval import Zundamon, auc, balanced_accuracy, zundamon_faces
+from benchmarks.anatomy_eval import auc, balanced_accuracy, write_zundamon_sprites
 
 FOUR = ["neutral", "happy", "sad", "angry"]
 DATASETS = ("seraphina", "afc", "zundamon", "seraphina_swap")
@@ -91,19 +91,17 @@ def cases_from_labels(root: Path) -> list[Case]:
 
 
 def zundamon_cases(root: Path, out_dir: Path) -> list[Case]:
-    """Compose the zundamon faces of ``anatomy_eval.zundamon_faces`` (two swaps per face) as full
-    sprites into ``out_dir``; file names carry no emotion word (no target from the name)."""
-    from PIL import Image
-
-    z = Zundamon(root)
-    originals, swapped = zundamon_faces(root, both_regions=True)
-    out = []
-    for i, zf in enumerate([*originals, *swapped]):
-        path = out_dir / f"z{i:03d}.png"
-        Image.fromarray(z.compose(zf.brows, zf.eyes, zf.mouth, full=True)).save(path)
-        kind = "swapped" if zf.swapped else "original"
-        out.append(Case(str(path), "zundamon", zf.label if zf.label in FOUR else None, None, kind))
-    return out
+    """The zundamon faces of ``anatomy_eval.write_zundamon_sprites`` (two swaps per face) as cases."""
+    return [
+        Case(
+            str(path),
+            "zundamon",
+            zf.label if zf.label in FOUR else None,
+            None,
+            "swapped" if zf.swapped else "original",
+        )
+        for path, zf in write_zundamon_sprites(root, out_dir)
+    ]
 
 
 #: Mouth patch of the 608 x 920 seraphina sprites (x0, y0, x1, y1): animeface's mouth boxes on the 28

@@ -64,16 +64,10 @@ def afc_cases(root: Path) -> list[Case]:
 
 def zundamon_cases(root: Path, out_dir: Path) -> list[Case]:
     """Agreeing and region-swapped zundamon faces as full sprites (no emotion word in the names)."""
-    from PIL import Image
+    from benchmarks.anatomy_eval import write_zundamon_sprites
 
-    from benchmarks.anatomy_eval import Zundamon, zundamon_faces
-
-    z = Zundamon(root)
-    originals, swapped = zundamon_faces(root, both_regions=True)
     out = []
-    for i, zf in enumerate([*originals, *swapped]):
-        path = out_dir / f"z{i:03d}.png"
-        Image.fromarray(z.compose(zf.brows, zf.eyes, zf.mouth, full=True)).save(path)
+    for path, zf in write_zundamon_sprites(root, out_dir):
         regions = {r: zf.label for r in ("eyes", "brows", "mouth")}
         if zf.swapped:
             regions[zf.swapped] = zf.swapped_to
