@@ -64,13 +64,13 @@ def afc_cases(root: Path) -> list[Case]:
 
 def zundamon_cases(root: Path, out_dir: Path) -> list[Case]:
     """Agreeing and region-swapped zundamon faces as full sprites (no emotion word in the names)."""
-    from benchmarks.anatomy_eval import write_zundamon_sprites
+    from benchmarks.anatomy_eval import Zundamon, write_zundamon_sprites
 
+    # each layer's own emotion (parts.csv): a happy face keeps relaxed brows, a sad one a resting mouth
+    emotion = {(r["region"], r["file"]): r["emotion"] for r in Zundamon(root).rows}
     out = []
     for path, zf in write_zundamon_sprites(root, out_dir):
-        regions = {r: zf.label for r in ("eyes", "brows", "mouth")}
-        if zf.swapped:
-            regions[zf.swapped] = zf.swapped_to
+        regions = {r: emotion.get((r, getattr(zf, r))) for r in ("eyes", "brows", "mouth")}
         regions = {r: e for r, e in regions.items() if e in FOUR}
         kind = "swapped" if zf.swapped else "original"
         out.append(Case(str(path), "zundamon", "zundamon", _four(zf.label), regions, kind))
