@@ -220,3 +220,49 @@ def test_dataset_check_lists_unreadable_uncaptioned_and_broken(tmp_path, capsys)
     (d / "trunc.txt").unlink()
     assert main([*args, "--no-progress"]) == 2
     assert "--check-data: 1 problem(s)" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_validation_metrics_follow_summarize_definitions():
+    from training.validate import summarize_rows
+
+    rows = [
+        {"target": "happy", "emotion": "happy", "harmony": 0.8, "verdict": "perfect"},
+        {"target": "happy", "emotion": "sad", "harmony": 0.4, "verdict": "acceptable"},
+        {"target": "angry", "emotion": None, "harmony": None, "verdict": "broken"},  # no face: a miss
+        {"target": "angry", "emotion": "angry", "harmony": 0.6, "verdict": "broken"},
+    ]
+    m = summarize_rows(rows, ["happy", "angry"])
+    assert m["harmony"] == pytest.approx(0.6) and m["target_match"] == 0.5
+    assert (m["perfect_rate"], m["acceptable_rate"], m["broken_rate"]) == (0.25, 0.25, 0.5)
+    assert m["harmony_happy"] == pytest.approx(0.6) and m["harmony_angry"] == pytest.approx(0.6)
+
+
+def test_keep_best_and_early_stop_follow_the_metric_direction(tmp_path):
+    from training.validate import Validator
+
+    saved = []
+    cfg = load_config(None, {"model": "tiny-random", "best_metric": "broken_rate", "keep_best": True,
+                             "early_stop_patience": 2})  # fmt: skip
+    v = Validator(cfg, tmp_path)
+    for step, broken in ((2, 0.5), (4, 0.25), (6, 0.5), (8, None)):  # lower broken_rate is better
+        v._update_best({"step": step, "broken_rate": broken}, lambda d, s=step: saved.append((s, d.name)))
+        assert v.should_stop() == (step == 8)  # two validations in a row without a better one
+    assert v.best == {"step": 4, "value": 0.25, "metric": "broken_rate"}
+    assert saved == [(2, "best"), (4, "best")]  # the LoRA is exported only when the best improves
+    assert json.loads((tmp_path / "best" / "best.json").read_text())["step"] == 4
+
+
+def test_set_overrides_any_key_and_flags_win(tmp_path):
+    from training.cli import parse_set
+
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 1e-4\nrank: 8\n")  # PyYAML reads 1e-4 as a string: still the number
+    over = parse_set(["validation-size=128", "validation_cfgs=[5, 7]", "rank=16"])
+    cfg = load_config(path, {**over, "rank": 32})
+    assert (cfg.lr, cfg.validation_size, cfg.validation_cfgs, cfg.rank) == (1e-4, 128, [5.0, 7.0], 32)
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        parse_set(["rank"])
+    with pytest.raises(
+        ValueError, match="`validation_size` must be a positive multiple of 8 or unset, got 100"
+    ):
+        load_config(None, parse_set(["validation_size=100"]))

@@ -21,6 +21,22 @@ _LISTS = {
 }  # fmt: skip
 
 
+def parse_set(items: list[str]) -> dict:
+    """``["lr=1e-4", "validation-cfgs=[5, 7]"]`` -> ``{"lr": 1e-4, "validation_cfgs": [5, 7]}`` (YAML values)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. --set validation_size=128")
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ValueError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+    return out
+
+
 def train(
     config: Annotated[Path | None, Opt(help="YAML file of training keys (flags override them).")] = None,
     model: Annotated[
@@ -103,6 +119,10 @@ def train(
     model_config: Annotated[
         str | None, Opt(help="Single-file checkpoints: local diffusers folder with the configs.")
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        Opt("--set", help="Any config key: --set validation_size=128 (repeatable; YAML value)."),
+    ] = None,
     progress: Annotated[bool, Opt(help="Show a progress bar (on a terminal).")] = True,
 ) -> None:
     """Train a LoRA (peft) on captioned images, scoring a validation grid with harmony_eval as it goes.
@@ -120,13 +140,16 @@ def train(
     from .data import find_captioned_images
     from .lora import train_lora
 
-    given = {k: v for k, v in flags.items() if k not in ("config", "resume", "check_data", "progress")}
+    given = {
+        k: v for k, v in flags.items() if k not in ("config", "resume", "check_data", "progress", "set_")
+    }
     try:
-        overrides = {}
+        overrides = parse_set(set_ or [])
         for k, v in given.items():
             if k in _LISTS and v is not None:
                 v = split_list(v, _LISTS[k], f"--{k.replace('_', '-')}")
-            overrides[k] = v
+            if v is not None or k not in overrides:
+                overrides[k] = v  # an explicit flag beats --set
         cfg = load_config(config, overrides)
         cfg.require_paths()
         records = find_captioned_images(cfg.data)

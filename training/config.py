@@ -11,6 +11,7 @@ valid ones (with the closest match), so a typo never silently trains with a defa
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import types
 import typing
@@ -189,6 +190,10 @@ def coerce(key: str, value: Any, where: str = "") -> Any:
 
 
 def _scalar(key: str, tp: type, v: Any, where: str, expected: str) -> Any:
+    if tp is float and isinstance(v, str):
+        # PyYAML reads `lr: 1e-4` (no dot: YAML 1.1) as a string; it is plainly a number
+        with contextlib.suppress(ValueError):
+            v = float(v)
     # bool is an int subclass in Python: `rank: true` must not mean rank 1
     ok = (
         (tp is bool and isinstance(v, bool))

@@ -221,12 +221,20 @@ class Validator:
         styles = {"harmony": "#1565c0", "perfect_rate": "#2e7d32", "acceptable_rate": "#f9a825",
                   "broken_rate": "#c62828", "target_match": "#6a1b9a"}  # fmt: skip
         for k, colour in styles.items():
-            bottom.plot(steps, series(k), "o-", color=colour, label=k)
+            values = series(k)
+            label = k if any(not math.isnan(v) for v in values) else f"{k} (no face read)"
+            bottom.plot(steps, values, "o-", color=colour, label=label)
         if self.best:
             bottom.axvline(
                 self.best["step"], color="#9e9e9e", ls="--", lw=1, label=f"best {self.best['metric']}"
             )
         bottom.set_ylim(-0.02, 1.02)
+        from matplotlib.ticker import MaxNLocator
+
+        if len(steps) <= 12:
+            bottom.set_xticks(steps)  # one tick per validation
+        else:
+            bottom.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         bottom.set_xlabel("step")
         bottom.set_ylabel("validation grid (anatomy backend)")
         bottom.grid(alpha=0.3)
