@@ -1,4 +1,4 @@
-"""The project's own regression set: faces drawn by ``harmony_eval.render``, scored, and checked
+"""The project's own regression set: faces drawn by ``harmony_eval.testing.render``, scored, and checked
 against the committed ``benchmarks/baseline.json`` so that any change that moves the evaluator's
 scores is seen in CI.
 
@@ -72,7 +72,7 @@ FROZEN: tuple[FrozenFace, ...] = (
 
 def build(folder: str | Path, size: int = SIZE) -> Path:
     """Draw the set into ``folder/images/*.png`` with ``folder/manifest.jsonl`` (targets); returns folder."""
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     out = Path(folder)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def build(folder: str | Path, size: int = SIZE) -> Path:
             "file": file, "prompt": f"eyes={f.eyes} brows={f.brows} mouth={f.mouth} blur={f.blur:g}"
             f"{'' if f.draw_eyes else ' no-eyes'}{'' if f.draw_mouth else ' no-mouth'}",
             "negative": "", "archetype": f.kind, "emotion": f.target, "cfg": None, "seed": f.seed, "steps": None,
-            "scheduler": None, "model": "harmony_eval.render", "lora": None, "lora_scale": None,
+            "scheduler": None, "model": "harmony_eval.testing.render", "lora": None, "lora_scale": None,
             "width": size, "height": size,
         })  # fmt: skip
     with open(out / "manifest.jsonl", "w", encoding="utf-8") as fh:

@@ -186,12 +186,26 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _import_workflow(module: str):
+    """A workflow module: an installed wheel keeps the workflow packages in ``harmony_eval.workflows``
+    (see hatch_build.py: no generic top-level ``calibration`` in site-packages); a source checkout
+    has them as top-level folders."""
+    top = module.partition(".")[0]
+    if top in ("generation", "training", "benchmarks", "calibration"):
+        try:
+            return importlib.import_module(f"harmony_eval.workflows.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"harmony_eval.workflows.{top}":
+                raise  # the installed copy exists but lacks a dependency: say that, do not fall back
+    return importlib.import_module(module)
+
+
 def _register_workflows() -> None:
     """Add the workflow commands whose packages are importable (they are optional)."""
     for name, target in WORKFLOW_COMMANDS.items():
         module, _, attr = target.partition(":")
         try:
-            func = getattr(importlib.import_module(module), attr)
+            func = getattr(_import_workflow(module), attr)
         except (ImportError, AttributeError) as e:
             logging.getLogger(__name__).debug("command %s unavailable: %s", name, e)
             continue

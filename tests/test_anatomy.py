@@ -1,7 +1,7 @@
 """Anatomy backend on faces drawn in the test: directions that must hold, quality, mapping maths.
 
 Faces are flat skin with dark strokes (anime line art), drawn with OpenCV by ``draw_face`` below, or
-by the project's renderer (``harmony_eval.render``) with loosened boxes as a detector would give.
+by the project's renderer (``harmony_eval.testing.render``) with loosened boxes as a detector would give.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def test_measure_face_handles_only_group_boxes():
 
 
 def _renderer_input(eyes, brows, mouth, seed=0):
-    render = pytest.importorskip("harmony_eval.render")
+    render = pytest.importorskip("harmony_eval.testing.render")
     img, boxes = render.render_face_info(eyes, brows, mouth, seed=seed)
 
     def loosen(b, f=0.2):  # detector boxes are looser than the drawn ones

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from harmony_eval.cli import main
-from harmony_eval.render import render_face
+from harmony_eval.testing.render import render_face
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "ece_before", "ece_after")

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
 from harmony_eval.backends.clip import ClipBackend, crop_square, load_probe_banks, region_prompts  # noqa: E402
-from harmony_eval.render import render_face_info  # noqa: E402
+from harmony_eval.testing.render import render_face_info  # noqa: E402
 from harmony_eval.types import REGIONS, Face, FaceInput  # noqa: E402
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
@@ -218,7 +218,7 @@ def test_local_checkpoint_loads_those_weights(tmp_path, model, faces):
 def test_backend_plugs_into_score_and_the_output_contract(tmp_path):
     import harmony_eval
     from harmony_eval.pipeline import ROW_KEYS
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     cfg = tmp_path / "tiny-clip-score.json"
     cfg.write_text(json.dumps(TINY_CFG), encoding="utf-8")
@@ -246,7 +246,7 @@ def test_calibrate_fits_a_linear_probe_per_region_on_clip_embeddings(tmp_path):
 
     from calibration.cli import run_calibration
     from harmony_eval.calibrated import Calibration
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     cfg = tmp_path / "tiny-clip-cal.json"
     cfg.write_text(json.dumps(TINY_CFG), encoding="utf-8")

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from harmony_eval.backends.clip import ClipBackend, ClipWeightsError, clip_weights_available  # noqa: E402
-from harmony_eval.render import render_face_info  # noqa: E402
+from harmony_eval.testing.render import render_face_info  # noqa: E402
 from harmony_eval.types import REGIONS, Face, FaceInput  # noqa: E402
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]

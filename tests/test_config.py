@@ -13,8 +13,8 @@ from PIL import Image
 import harmony_eval
 from harmony_eval.config import BackendConfig, ScorerConfig, valid_options
 from harmony_eval.pipeline import Scorer
-from harmony_eval.render import render_face
 from harmony_eval.runner import read_rows, score_folder
+from harmony_eval.testing.render import render_face
 
 FAST = {"backend": "anatomy", "detectors": ["animeface", "crop"]}  # no MediaPipe model needed
 

@@ -1,6 +1,6 @@
 """Face detection: registry, cascade, animeface passes and box mapping, MediaPipe, crop fallback.
 
-Faces are drawn by the project renderer (``harmony_eval.render``), whose ``render_face_info`` also
+Faces are drawn by the project renderer (``harmony_eval.testing.render``), whose ``render_face_info`` also
 returns the drawn boxes, so every box can be checked against ground truth.
 """
 
@@ -18,7 +18,7 @@ from harmony_eval.detect import DETECTORS, build_detectors, find_faces, resolve_
 from harmony_eval.detect._geometry import iou, make_view, nms, stretch_contrast
 from harmony_eval.detect.animeface import AnimeFaceDetector, Pass
 from harmony_eval.detect.crop import CropDetector
-from harmony_eval.render import render_face_info
+from harmony_eval.testing.render import render_face_info
 from harmony_eval.types import Face
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from harmony_eval.pipeline import Scorer
-from harmony_eval.render import render_face
+from harmony_eval.testing.render import render_face
 
 FAST = {"backend": "anatomy", "detectors": ["animeface", "crop"]}
 

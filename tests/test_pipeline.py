@@ -13,8 +13,8 @@ from PIL import Image
 import harmony_eval
 from harmony_eval.cli import main
 from harmony_eval.pipeline import ROW_KEYS
-from harmony_eval.render import render_face
 from harmony_eval.runner import read_rows, score_folder
+from harmony_eval.testing.render import render_face
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from harmony_eval.backends import register_backend
 from harmony_eval.backends.anatomy import AnatomyBackend
 from harmony_eval.backends.raters import RatersBackend, parse_weights
 from harmony_eval.pipeline import Scorer
-from harmony_eval.render import render_face
+from harmony_eval.testing.render import render_face
 from harmony_eval.types import RegionPrediction
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]

@@ -15,8 +15,8 @@ from harmony_eval import reader_info
 from harmony_eval.calibrated import Calibration
 from harmony_eval.cli import main
 from harmony_eval.pipeline import Scorer
-from harmony_eval.render import render_face
 from harmony_eval.resources import config_path
+from harmony_eval.testing.render import render_face
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 

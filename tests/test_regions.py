@@ -7,7 +7,7 @@ import pytest
 
 from harmony_eval.detect.animeface import AnimeFaceDetector
 from harmony_eval.regions import REGION_KEYS, Regions, face_regions
-from harmony_eval.render import render_face_info
+from harmony_eval.testing.render import render_face_info
 from harmony_eval.types import REGIONS, Face
 
 SHAPE = (512, 512, 3)

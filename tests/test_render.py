@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harmony_eval.render import EYES, render_face, render_face_info, render_scenery
-from harmony_eval.render_sets import make_examples, render_collage
 from harmony_eval.resources import emotions_table
+from harmony_eval.testing.render import EYES, render_face, render_face_info, render_scenery
+from harmony_eval.testing.sets import make_examples, render_collage
 
 animeface = pytest.importorskip("animeface")
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from harmony_eval.overlay import draw_overlay, emotion_colour
-from harmony_eval.render import render_face_info
 from harmony_eval.report import FILES, sort_rows, summarize, write_report
+from harmony_eval.testing.render import render_face_info
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 

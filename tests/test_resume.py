@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from harmony_eval.render import render_face
 from harmony_eval.runner import read_rows
+from harmony_eval.testing.render import render_face
 
 
 @pytest.mark.slow

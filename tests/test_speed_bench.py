@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchmarks.speed import main
-from harmony_eval.render import render_face
+from harmony_eval.testing.render import render_face
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from PIL import Image
 from benchmarks.speed import main
 from benchmarks.speed_sprites import PeakRSS, sprite_folder
 from harmony_eval.imageio import list_images
-from harmony_eval.render import render_face
+from harmony_eval.testing.render import render_face
 
 
 @pytest.fixture(scope="module")

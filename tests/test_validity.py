@@ -102,7 +102,7 @@ def test_validity_command_on_the_fixture(tmp_path, capsys):
 
 def test_descriptors_see_the_mouth_shape_and_mark_missing_regions():
     from harmony_eval.descriptors import DESCRIPTOR_NAMES, SPECS, region_descriptors
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     def mouth(emotion: str) -> np.ndarray:
         img = np.asarray(render_face("neutral", "neutral", emotion, size=256, seed=0).convert("RGB"))
@@ -120,7 +120,7 @@ def _drawn_dataset(tmp_path, n_per: int):
     from calibration.evaluate import Dataset
     from calibration.features import score_images
     from calibration.labels import Labels
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     files, rows = [], []
     for e in FOUR:
@@ -184,7 +184,7 @@ def test_suggest_skips_labelled_and_faceless_and_spreads_near_copies():
 def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
     from calibration.labels import read_labels
     from harmony_eval.cli import main
-    from harmony_eval.render import render_face
+    from harmony_eval.testing.render import render_face
 
     imgs = tmp_path / "imgs"
     imgs.mkdir()

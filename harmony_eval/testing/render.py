@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .types import Box
+from ..types import Box
 
 _SS = 3  # supersampling factor: 3x keeps 1-2 px lines smooth at 512 px
 

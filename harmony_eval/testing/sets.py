@@ -1,4 +1,4 @@
-"""Image sets drawn with ``harmony_eval.render``: collages, contact sheets and the bundled examples.
+"""Image sets drawn with ``harmony_eval.testing.render``: collages, contact sheets and the bundled examples.
 
 ``make_examples('examples')`` rewrites the repository's ``examples/`` folder (16 PNGs + targets.csv).
 """
