@@ -153,6 +153,8 @@ def test_kohya_export_names_keys_like_kohya_and_converts_back(trained, tmp_path)
     assert "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_out_0" in names
     assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj" in names  # CLIP's own module path
     assert len(names) == 32 + 8 and all(float(sd[f"{n}.alpha"]) == 4.0 for n in names)
+    # lora_up (B) starts at zero: non-zero everywhere means every layer, text encoder included, got gradients
+    assert all(float(sd[f"{n}.lora_up.weight"].abs().max()) > 0 for n in names)
     assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "4" and meta["ss_steps"] == "4"
     assert json.loads(meta["harmony_eval_config"])["rank"] == 4
     assert json.loads(meta["harmony_eval_validation"])["last"]["step"] == 4
@@ -297,3 +299,27 @@ def test_early_stop_ends_training_with_exports(tmp_path):
     assert s["steps"] == 3 and s["finished"] and "early stop" in s["stopped"]
     assert (out / export.LORA_FILE).is_file() and (out / "o_kohya.safetensors").is_file()
     assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-3"]  # the stop point is resumable
+
+
+def test_ctrl_c_keeps_the_steps_done_for_resume(tmp_path, monkeypatch):
+    import training.lora as tl
+
+    records = find_captioned_images(_folder(tmp_path / "data", n=1))
+    cfg = load_config(None, {"model": "tiny-random", "data": "d", "out": str(tmp_path / "o"), "steps": 4,
+                             "resolution": 32, "checkpoint_every": 0})  # fmt: skip
+    real, calls = tl._micro_loss, []
+
+    def interrupted(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:  # during step 3: steps 1 and 2 are done but no checkpoint is due
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(tl, "_micro_loss", interrupted)
+    pipe = tiny_pipeline()
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(pipe, records, cfg, progress=False)
+    assert [p.name for p in (tmp_path / "o").glob("checkpoint-*")] == ["checkpoint-2"]
+    monkeypatch.setattr(tl, "_micro_loss", real)
+    s = train_lora(pipe, records, cfg, progress=False, resume=True)
+    assert s["steps"] == 4 and len(s["losses"]) == 4 and s["finished"]

@@ -229,40 +229,51 @@ def train_lora(
         t0, session_steps, since_val, stopped = time.perf_counter(), 0, [], None
         for m in models.values():
             m.train()
-        with tqdm(total=n_steps, initial=step, desc="train", unit="step", disable=not show) as bar:
-            while step < n_steps:
-                micro = []
-                for k in range(cfg.gradient_accumulation):
-                    batch = stream.batch(step * cfg.gradient_accumulation + k)
-                    loss = _micro_loss(pipe, batch, noise_scheduler, gen, cfg, sdxl, autocast)
-                    (loss / cfg.gradient_accumulation).backward()
-                    micro.append(float(loss.detach()))
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                session_steps += 1
-                losses.append(round(sum(micro) / len(micro), 6))
-                since_val.append(losses[-1])
-                if not math.isfinite(losses[-1]):
-                    raise FloatingPointError(f"loss became {losses[-1]} at step {step}; lower --lr (now {cfg.lr}) "
-                                             "or use --mixed-precision no")  # fmt: skip
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
-                bar.update(1)
-                if validator and (step % cfg.validate_every == 0 or step == n_steps):
-                    loss_mean = sum(since_val) / len(since_val) if since_val else None
-                    row = validator.run(pipe, step, loss_mean, lambda d: export.save_diffusers(pipe, d))
-                    since_val = []
-                    bar.write(f"step {step}: loss {loss_mean:.4f}, harmony {row['harmony']}, "
-                              f"broken {row['broken_rate']}, target match {row['target_match']}")  # fmt: skip
-                    if validator.should_stop():
-                        stopped = f"early stop: no better {cfg.best_metric} in {cfg.early_stop_patience} validation(s)"
-                last = step == n_steps or stopped or (stop_after is not None and session_steps >= stop_after)
-                if last or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-                    save_ckpt(step)
-                if stopped or (stop_after is not None and session_steps >= stop_after and step < n_steps):
-                    break
+        updating, saved_at = False, step
+        try:
+            with tqdm(total=n_steps, initial=step, desc="train", unit="step", disable=not show) as bar:
+                while step < n_steps:
+                    micro = []
+                    for k in range(cfg.gradient_accumulation):
+                        batch = stream.batch(step * cfg.gradient_accumulation + k)
+                        loss = _micro_loss(pipe, batch, noise_scheduler, gen, cfg, sdxl, autocast)
+                        (loss / cfg.gradient_accumulation).backward()
+                        micro.append(float(loss.detach()))
+                    updating = True  # from here to the loss record, a checkpoint would mix two steps
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    step += 1
+                    session_steps += 1
+                    losses.append(round(sum(micro) / len(micro), 6))
+                    updating = False
+                    since_val.append(losses[-1])
+                    if not math.isfinite(losses[-1]):
+                        raise FloatingPointError(f"loss became {losses[-1]} at step {step}; lower --lr (now {cfg.lr}) "
+                                                 "or use --mixed-precision no")  # fmt: skip
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}")
+                    bar.update(1)
+                    if validator and (step % cfg.validate_every == 0 or step == n_steps):
+                        loss_mean = sum(since_val) / len(since_val) if since_val else None
+                        row = validator.run(pipe, step, loss_mean, lambda d: export.save_diffusers(pipe, d))
+                        since_val = []
+                        bar.write(f"step {step}: loss {loss_mean:.4f}, harmony {row['harmony']}, "
+                                  f"broken {row['broken_rate']}, target match {row['target_match']}")  # fmt: skip
+                        if validator.should_stop():
+                            stopped = f"early stop: no better {cfg.best_metric} in {cfg.early_stop_patience} validation(s)"
+                    last = (
+                        step == n_steps or stopped or (stop_after is not None and session_steps >= stop_after)
+                    )
+                    if last or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                        save_ckpt(step)
+                        saved_at = step
+                    if stopped or (stop_after is not None and session_steps >= stop_after and step < n_steps):
+                        break
+        except KeyboardInterrupt:
+            if not updating and step > saved_at:  # keep the steps done: Ctrl-C, then --resume
+                tqdm.write(f"interrupted at step {step}: saved {save_ckpt(step)}; continue with --resume")
+            raise
         seconds = seconds_before + time.perf_counter() - t0
         finished = step >= n_steps or stopped is not None
         files = _export_all(pipe, cfg, out, step, sdxl, validator) if finished else {}
