@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -107,9 +108,26 @@ def sprite_speed(
 ) -> dict[str, Any]:
     """The figures of the module docstring, as one JSON-ready dict."""
     tmp = Path(tempfile.mkdtemp(prefix="harmony_sprites_"))
+    try:
+        return _measure(images, n, side, workers, rss_at, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # up to 10k symlinks and as many rows
+
+
+def _measure(
+    images: Path, n: int, side: int, workers: tuple[int, ...], rss_at: tuple[int, ...], tmp: Path
+) -> dict[str, Any]:
     imgs = sprite_folder(images, n, side, tmp / "timing")
     _run([str(next(imgs.iterdir()))], tmp / "warm", 1)  # imports and first-use set-up, not timed
-    out: dict[str, Any] = {"backend": "anatomy", "images": n, "side_px": side, "cpus": os.cpu_count()}
+    # the load average says how much other jobs on the machine slowed the figures
+    load = round(os.getloadavg()[0], 1)
+    out: dict[str, Any] = {
+        "backend": "anatomy",
+        "images": n,
+        "side_px": side,
+        "cpus": os.cpu_count(),
+        "load_avg": load,
+    }
     rates = {}
     for w in workers:
         t0 = time.perf_counter()
