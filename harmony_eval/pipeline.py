@@ -7,7 +7,6 @@ images and return output-contract rows (see README, "Output contract").
 from __future__ import annotations
 
 import functools
-import hashlib
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
