@@ -92,8 +92,8 @@ class Scorer:
         from dataclasses import replace
 
         from .backends import resolve_backend_name
-        from .resources import resolve_emotions
         from .config import ScorerConfig
+        from .resources import resolve_emotions
 
         if config is None:
             cfg = ScorerConfig.from_options(**options)
@@ -126,7 +126,6 @@ class Scorer:
         self._detectors = None
         self._backend = None
 
-    # -- lazily built stages (not pickled to workers) -------------------------------------------
     @classmethod
     def from_run(cls, run_dir: str | Path, **overrides: Any) -> Scorer:
         """The scorer a run folder was scored with, from its ``run.json`` (``config.scorer``), with
@@ -140,6 +139,7 @@ class Scorer:
         """The flat options that differ from the defaults (JSON values)."""
         return self.settings.options()
 
+    # -- lazily built stages (not pickled to workers) -------------------------------------------
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_detectors": None, "_backend": None}
 
