@@ -201,7 +201,7 @@ def train_lora(
         noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         gen = torch.Generator(device=device).manual_seed(cfg.seed)
         validator = Validator(cfg, out) if cfg.validate_every else None
-        step, losses, seconds_before = 0, [], 0.0
+        step, losses, seconds_before, state = 0, [], 0.0, {}
         if resume:
             state = ckpt.read_state(latest)
             conflicts = resume_conflicts(ckpt.saved_config(state), cfg)
@@ -217,11 +217,16 @@ def train_lora(
                 validator.restore(state.get("validation"), step)
         save_config(cfg, out / "train_config.yaml")
         amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.mixed_precision)
+        # fp16 gradients underflow without loss scaling (bf16 has fp32's range and needs none); disabled,
+        # the scaler passes everything through unchanged
+        scaler = torch.amp.GradScaler("cuda", enabled=cfg.mixed_precision == "fp16")
+        if resume and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])  # the loss scale it had reached
         autocast = torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext()
 
         def save_ckpt(s: int) -> Path:
             extra = {"losses": losses, "config": json.dumps(cfg.to_dict()), "seconds": seconds_before + time.perf_counter() - t0,
-                     "validation": validator.state() if validator else None}  # fmt: skip
+                     "validation": validator.state() if validator else None, "scaler": scaler.state_dict()}  # fmt: skip
             return ckpt.save_checkpoint(out, s, models, optimizer, lr_scheduler, gen, extra,
                                         lambda d: export.save_diffusers(pipe, d), cfg.keep_last)  # fmt: skip
 
@@ -237,11 +242,13 @@ def train_lora(
                     for k in range(cfg.gradient_accumulation):
                         batch = stream.batch(step * cfg.gradient_accumulation + k)
                         loss = _micro_loss(pipe, batch, noise_scheduler, gen, cfg, sdxl, autocast)
-                        (loss / cfg.gradient_accumulation).backward()
+                        scaler.scale(loss / cfg.gradient_accumulation).backward()
                         micro.append(float(loss.detach()))
                     updating = True  # from here to the loss record, a checkpoint would mix two steps
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                     torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                    optimizer.step()
+                    scaler.step(optimizer)
+                    scaler.update()
                     lr_scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                     step += 1
