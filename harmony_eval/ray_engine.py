@@ -68,7 +68,7 @@ def _init_actor() -> None:
     from . import detect
 
     cv2.setNumThreads(1)
-    detect._warned_mediapipe = True  # the driver already warned about a missing model, once
+    detect.suppress_mediapipe_warning()  # the driver already warned about a missing model, once
 
 
 class _PrepareActor:
@@ -113,7 +113,8 @@ def _quiet_console() -> None:
     """Ray Data logs each dataset's plan at INFO on the console (its log files keep everything);
     the runner's bar and summary already say what runs, so the console gets warnings only."""
     for h in logging.getLogger("ray.data").handlers:
-        if type(h) is logging.StreamHandler:
+        # the console one is a StreamHandler subclass (PlainRayHandler); the session log file is not
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
             h.setLevel(logging.WARNING)
             h.addFilter(lambda r: not r.getMessage().startswith("Progress bars disabled"))
 
