@@ -174,6 +174,14 @@ def test_kohya_export_names_keys_like_kohya_and_converts_back(trained, tmp_path)
     for c in peft:
         assert sorted(states[c]) == sorted(peft[c])
         assert all(torch.equal(states[c][k], peft[c][k]) for k in peft[c])
+    # an independent reference: diffusers' own converter names and fills the UNet keys identically (its
+    # text-encoder names drop CLIP's `text_model.` level under transformers 5, which A1111 needs)
+    from diffusers.utils import convert_state_dict_to_kohya
+
+    ref = convert_state_dict_to_kohya({f"{c}.{k}": v for c in peft for k, v in peft[c].items()})
+    ref_unet = {k: v for k, v in ref.items() if k.startswith("lora_unet_")}
+    assert sorted(ref_unet) == sorted(k for k in sd if k.startswith("lora_unet_"))
+    assert all(torch.equal(ref_unet[k].float(), sd[k].float()) for k in ref_unet)
     with pytest.raises(ValueError, match="matches no LoRA module"):
         export.from_kohya(
             {"lora_unet_nope.alpha": torch.tensor(1.0)},
