@@ -37,7 +37,7 @@ def _init_worker(scorer: Scorer) -> None:
     from . import detect
 
     cv2.setNumThreads(1)  # one process per core already; nested threads only contend
-    detect._warned_mediapipe = True  # the parent already warned about a missing model, once
+    detect.suppress_mediapipe_warning()  # the parent already warned about a missing model, once
     _WORKER = scorer
 
 

@@ -11,7 +11,7 @@ from a guessed one. The proportions, and where they come from:
 * **Brows** (no anime detector reports them): a band over each eye, from ``1.2 u`` above the eye's
   top edge to ``0.15 u`` below it, and 10 % of the eye width wider on each side, where
   ``u = max(eye height, 0.25 x face height)``. Measured brow tops sit 0.33-0.62 eye heights above
-  the eye top on the zundamon layers and 0.46-1.33 on the project renderer (the high end for raised
+  the eye top on a layered dev character and 0.46-1.33 on the project renderer (the high end for raised
   brows over narrowed, smiling eyes, whose height shrinks: hence the face-height floor on ``u``).
   On 25 rendered faces (5 brow x 5 eye expressions, animeface boxes) this band holds on average
   88 % of the drawn brow box, >= 80 % of it for 84 % of the brows; the earlier 1.0 u / 0.2 floor
@@ -27,14 +27,8 @@ from a guessed one. The proportions, and where they come from:
   0.5 d wide and 0.4 d tall (room for an open mouth). **From the face box alone**: centre at 50 % /
   78 % (sprites: 51 % / 78 %), 30 % x 14 % of the box.
 
-* **Measured mouth boxes** are trusted except animeface's, which sit on the mouth or above it and
-  are often narrower than it: on 75 tight TV crops (anime_face_classifier) 21 boxes missed the drawn
-  mouth, up to 1.2 box heights too high, on the 28 seraphina sprites 5 (small closed mouths, wider
-  than the box), on 30 rendered faces the box held on average 83 % of the drawn mouth (angry mouths
-  15-61 %). Such a box is extended 0.8 box heights down and 0.3 up (smirks curl above it) and widened
-  to at least 22 % of the face width about its centre: rendered faces 96 % held (29 of 30 >= 80 %);
-  the centre of the mouth the anatomy backend finds lay inside the box on 74 -> 100 of 110 dev
-  faces (the rest are faces detected on part of the head, see ``detect``).
+* **Measured boxes** are used as the detector gives them: a detector that is known to miss the
+  drawn part fixes its own boxes (animeface grows its mouth boxes, see ``detect.animeface``).
 
 All boxes are clipped to the image; a box that clips to nothing is ``None``.
 """
@@ -62,9 +56,6 @@ BROW_ABOVE, BROW_BELOW, BROW_WIDEN, BROW_FACE_FLOOR = 1.2, 0.15, 0.10, 0.25
 EYE_X, EYE_Y, EYE_W, EYE_H = (0.30, 0.70), 0.48, 0.26, 0.20
 MOUTH_BELOW_EYES, MOUTH_W_EYES, MOUTH_H_EYES = 0.7, 0.5, 0.4
 MOUTH_X, MOUTH_Y, MOUTH_W, MOUTH_H = 0.50, 0.78, 0.30, 0.14
-#: detector -> (extend its mouth box down by this x the box height, widen it to at least this x the
-#: face width about its centre). See "Measured mouth boxes" in the module docstring.
-MOUTH_LOOSEN: dict[str, tuple[float, float, float]] = {"animeface": (0.3, 0.8, 0.22)}
 
 
 class Regions(dict):
@@ -131,7 +122,7 @@ def face_regions(face: Face, image_shape: Sequence[int]) -> Regions:
             boxes["left_brow"], boxes["right_brow"] = rb, lb
 
     if face.parts.get("mouth") is not None:
-        boxes["mouth"] = _loosen_mouth(face.parts["mouth"], face.detector, fw)
+        boxes["mouth"] = face.parts["mouth"]
     else:
         est.add("mouth")
         if {"left_eye", "right_eye"} & est == set():
@@ -152,16 +143,6 @@ def face_regions(face: Face, image_shape: Sequence[int]) -> Regions:
     if {"left_brow", "right_brow"} & est:
         est.add("brows")
     return Regions({k: out.get(k) for k in REGION_KEYS}, {k for k in est if out.get(k) is not None})
-
-
-def _loosen_mouth(box: Box, detector: str, face_w: float) -> tuple[float, ...]:
-    """A detector's mouth box grown where that detector is known to miss the drawn mouth."""
-    up, down, min_w = MOUTH_LOOSEN.get(detector, (0.0, 0.0, 0.0))
-    x0, y0, x1, y1 = (float(v) for v in box)
-    half = max(x1 - x0, min_w * face_w) / 2
-    cx = (x0 + x1) / 2
-    h = y1 - y0
-    return (cx - half, y0 - up * h, cx + half, y1 + down * h)
 
 
 def _cx(b: Sequence[float]) -> float:

@@ -1,5 +1,7 @@
 """Anatomy backend on real anime art (../shared/data/dev, internal only): the dev figures of
-``benchmarks/anatomy_eval.py`` must stay clear of the project's bars. Skipped when the data is absent.
+``benchmarks/anatomy_eval.py`` must stay clear of these lines. They are regression ratchets (in-sample
+dev figures: the mapping and the measurements were tuned on these images), not bars for held-out art.
+Skipped when the data is absent.
 
 Boxes here come from animeface directly (and fixed boxes on the tight crops); the end-to-end figures
 through the pipeline's own detection are in ``test_dev_eval_shared_data.py``. Measured when last
@@ -31,8 +33,8 @@ def figures(shared_data, tmp_path_factory) -> dict[str, float]:
     return json.loads(out.read_text())
 
 
-def test_holistic_reading_beats_the_bar(figures):
-    # held-out bar: 0.45 balanced 4-class accuracy from the hand-set mapping (chance is 0.25)
+def test_holistic_reading_regression_ratchet(figures):
+    # regression ratchet (in-sample dev figure): 0.45 balanced 4-class accuracy from the hand-set mapping (chance is 0.25)
     assert figures["ba4_all"] >= 0.54, figures  # measured 0.61
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -15,8 +16,8 @@ import pytest
 
 import harmony_eval.detect as det_mod
 from harmony_eval.detect import DETECTORS, build_detectors, find_faces, resolve_mediapipe_model
-from harmony_eval.detect._geometry import iou, make_view, nms, stretch_contrast
-from harmony_eval.detect.animeface import AnimeFaceDetector, Pass
+from harmony_eval.detect._geometry import flat_share, iou, make_view, nms, stretch_contrast
+from harmony_eval.detect.animeface import PARAMS, AnimeFaceDetector, Pass
 from harmony_eval.detect.crop import CropDetector
 from harmony_eval.testing.render import render_face_info
 from harmony_eval.types import Face
@@ -61,7 +62,7 @@ def test_registry_names_and_unknown_name_lists_valid_ones():
 def test_default_cascade_skips_mediapipe_without_model_and_warns_once(monkeypatch, tmp_path, caplog):
     monkeypatch.delenv(det_mod.MEDIAPIPE_ENV, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # ~/.cache/harmony_eval/face_landmarker.task is absent
-    monkeypatch.setattr(det_mod, "_warned_mediapipe", False)
+    monkeypatch.setattr(det_mod, "_warned_mediapipe", False)  # a fresh process
     assert resolve_mediapipe_model() is None
     with caplog.at_level(logging.WARNING, logger="harmony_eval.detect"):
         names = [d.name for d in build_detectors()]
@@ -126,25 +127,27 @@ def test_cascade_first_detector_with_a_face_wins_and_largest_face_first():
 
 
 def test_part_of_a_face_in_a_small_square_crop_becomes_the_whole_image():
-    # animeface boxed only a 130 px piece at the edge of a 350 px crop (as on the TV crop minos_0)
+    # animeface boxed only a 130 px piece at the edge of a 350 px TV crop
     img = np.zeros((350, 350, 3), np.uint8)
-    piece = _Stub("animeface", [(220, 28, 350, 182)])
-    faces, name = find_faces(img, [piece])
-    assert name == "animeface" and [f.box for f in faces] == [(0, 0, 350, 350)]  # the face fills it
+    piece = Face((220, 28, 350, 182), 0.9, "animeface", {"mouth": (260, 150, 290, 160)})
+    faces = AnimeFaceDetector().tight_crop(img, [piece])
+    assert [f.box for f in faces] == [(0, 0, 350, 350)]  # the face fills it
     assert faces[0].parts == {}  # parts from the piece are not trusted: regions place them by proportion
 
 
 def test_small_or_inner_or_large_faces_are_kept_as_found():
-    inner = (130, 130, 220, 220)  # well inside a small picture: a thumbnail, not a piece of a face
-    assert find_faces(np.zeros((350, 350, 3), np.uint8), [_Stub("animeface", [inner])])[0][0].box == inner
-    edge = (0, 40, 150, 190)
+    det = AnimeFaceDetector()
+    inner = Face((130, 130, 220, 220), 0.9, "animeface")  # well inside: a thumbnail, not a piece of a face
+    assert det.tight_crop(np.zeros((350, 350, 3), np.uint8), [inner]) == [inner]
+    edge = Face((0, 40, 150, 190), 0.9, "animeface")
     big = np.zeros((512, 512, 3), np.uint8)  # larger than a tight crop (generated images are 512+)
-    assert find_faces(big, [_Stub("animeface", [edge])])[0][0].box == edge
+    assert det.tight_crop(big, [edge]) == [edge]
     wide = np.zeros((350, 700, 3), np.uint8)  # not square: a screenshot or a banner
-    assert find_faces(wide, [_Stub("animeface", [edge])])[0][0].box == edge
+    assert det.tight_crop(wide, [edge]) == [edge]
+    # the cascade itself leaves every detector's boxes alone: the fix is animeface's own
     assert (
-        find_faces(np.zeros((350, 350, 3), np.uint8), [_Stub("x", [edge])])[0][0].box == edge
-    )  # other detectors
+        find_faces(np.zeros((350, 350, 3), np.uint8), [_Stub("animeface", [edge.box])])[0][0].box == edge.box
+    )
 
 
 def test_crop_test_replaces_a_partial_animeface_box_when_it_accepts_the_image():
@@ -154,10 +157,87 @@ def test_crop_test_replaces_a_partial_animeface_box_when_it_accepts_the_image():
     crop = np.ascontiguousarray(img[top : fy1 - (fy1 - fy0) // 10, fx0:fx1])
     h, w = crop.shape[:2]
     assert max(h, w) <= 400 and 0.8 <= w / h <= 1.25, crop.shape  # a small tight crop
-    piece = _Stub("animeface", [(0, 0, w // 3, h // 3)])
-    faces, name = find_faces(crop, [piece, CropDetector()])
-    assert name == "crop"  # the eye-layout test accepted the crop, its eyes and mouth are used
+    faces = AnimeFaceDetector().tight_crop(crop, [Face((0, 0, w // 3, h // 3), 0.9, "animeface")])
+    assert faces[0].detector == "crop"  # the eye-layout test accepted the crop, its eyes and mouth are used
     assert faces[0].box[2] - faces[0].box[0] > 0.5 * w and "left_eye" in faces[0].parts
+
+
+def test_animeface_mouth_box_is_grown_down_and_to_a_face_scale_width():
+    parts = {
+        "left_eye": (150, 200, 190, 230),
+        "right_eye": (230, 200, 270, 230),
+        "mouth": (200, 280, 220, 290),
+    }
+    grown = AnimeFaceDetector().grow_mouth(Face((120, 140, 300, 340), 0.9, "animeface", parts), (512, 512))
+    g = grown.parts["mouth"]
+    assert g[3] - 290 == pytest.approx(0.8 * 10, abs=1)  # animeface boxes sit above the drawn mouth
+    assert 280 - g[1] == pytest.approx(0.3 * 10, abs=1)  # a little up too: smirks curl above it
+    assert g[2] - g[0] == pytest.approx(0.22 * 180, abs=1)  # 20 px box -> 22 % of the face
+    assert (g[0] + g[2]) / 2 == pytest.approx(210, abs=1)  # widened about its centre
+    assert grown.parts["left_eye"] == parts["left_eye"]  # eyes untouched
+
+
+@pytest.mark.parametrize("seed", [2, 3, 5])
+def test_grown_mouth_box_holds_a_drawn_mouth_the_raw_box_cuts(seed):
+    # on these rendered angry mouths animeface's own box holds 47-51 % of the drawn mouth (too high)
+    im, truth = render_face_info("neutral", "neutral", "angry", seed=seed, size=512)
+    img = np.array(im)
+    raw_params = replace(PARAMS, mouth_up=0.0, mouth_down=0.0, mouth_min_w=0.0)
+    [raw] = AnimeFaceDetector(params=raw_params).detect(img)
+    [face] = AnimeFaceDetector().detect(img)
+    a, b = _cover(truth["mouth"], raw.parts["mouth"]), _cover(truth["mouth"], face.parts["mouth"])
+    assert b >= 0.8 and b > a + 0.2, (a, b)  # the grown box reaches the drawn mouth
+
+
+def test_noise_views_are_skipped_and_art_views_kept():
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (600, 600, 3), dtype=np.uint8)
+    assert flat_share(make_view(noise, 384).pixels) < PARAMS.min_flat  # texture: the pass is skipped
+    img, _ = _render(seed=1, size=512)
+    assert flat_share(make_view(img, 384).pixels) > 2 * PARAMS.min_flat  # drawn art: flat skin, background
+    assert AnimeFaceDetector().detect(noise) == []
+
+
+class _NeedsBigFace:
+    """Finds the face at (10, 10, 60, 60) of the image it is given only when that image's long side
+    is under 400 px (as animeface misses a head that is a tiny share of a tall canvas)."""
+
+    name = "stub"
+
+    def __init__(self):
+        self.shapes = []
+
+    def detect(self, image):
+        self.shapes.append(image.shape[:2])
+        return (
+            [Face((10, 10, 60, 60), 0.9, self.name, {"mouth": (20, 40, 50, 50)})]
+            if max(image.shape) < 400
+            else []
+        )
+
+
+def test_small_head_on_a_tall_canvas_found_by_the_second_look():
+    tall = np.full((1500, 400, 3), 255, np.uint8)
+    tall[100:1400, 150:250] = 90  # a standing figure, 100 px wide, on a white canvas
+    det = _NeedsBigFace()
+    faces, name = find_faces(tall, [det])
+    # the drawn part is 100 x 1300: its top (100 x 100) is the second look; boxes come back shifted
+    assert (
+        name == "stub"
+        and faces[0].box == (160, 110, 210, 160)
+        and faces[0].parts["mouth"] == (170, 140, 200, 150)
+    )
+    assert det.shapes == [(1500, 400), (1300, 100), (100, 100)]  # whole, content box, top of the figure
+    assert find_faces(tall, [_NeedsBigFace()], fallback=None) == ([], "none")
+    noise = np.random.default_rng(0).integers(0, 256, (500, 500, 3), dtype=np.uint8)
+    det = _NeedsBigFace()
+    assert find_faces(noise, [det]) == ([], "none") and len(det.shapes) == 1  # nothing drawn on a background
+
+
+def _cover(truth, box) -> float:
+    ix = max(0, min(truth[2], box[2]) - max(truth[0], box[0]))
+    iy = max(0, min(truth[3], box[3]) - max(truth[1], box[1]))
+    return ix * iy / max(1, (truth[2] - truth[0]) * (truth[3] - truth[1]))
 
 
 def test_find_faces_rejects_non_rgb_input():

@@ -5,10 +5,13 @@
 
 The cascade stops at the first detector that finds a face: animeface (anime-trained, face + eyes +
 mouth), then MediaPipe's face landmarker (photo-trained, 478 landmarks; needs a model file), then the
-tight-crop fallback (an image that *is* a face). A small square image on which animeface boxed only
-part of the face gets the tight-crop test or the whole image as its face (see :data:`TIGHT_SIDE`).
-Detectors are cheap to build and create their
-models on first use, so they can be pickled to worker processes.
+tight-crop fallback (an image that *is* a face). Box fixes that belong to one detector live in that
+detector (animeface grows its mouth boxes and handles partial boxes on tight crops itself).
+
+When no detector finds a face on the whole image, the cascade runs again on what is drawn
+(:class:`Fallback`): the content box of a sprite on a plain background, then the top of a
+standing figure, so that a small head on a tall canvas is seen at a detectable size. Detectors are
+cheap to build and create their models on first use, so they can be pickled to worker processes.
 """
 
 from __future__ import annotations
@@ -16,24 +19,41 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..types import Detector, Face
+from ..types import Box, Detector, Face
+from ._geometry import clip_box, content_box
 
 log = logging.getLogger(__name__)
 _warned_mediapipe = False
 
 DEFAULT_CASCADE: tuple[str, ...] = ("animeface", "mediapipe", "crop")
-#: Tight crops: on a roughly square image (aspect 0.8-1.25) of at most ``TIGHT_SIDE`` px, a largest
-#: animeface face narrower than ``TIGHT_FACE`` x the width is a box on part of a face that fills the
-#: picture (the 350 px TV crops: minos_0 130 px, nakayoshibu_0 87, hina5_0 164, kyaru16_0 186; every
-#: other crop's face is >= 0.6 of the width). The tight-crop test then runs; if it finds nothing and
-#: the box touches an edge (3 of those 4), the face is the whole image. A small face well inside a
-#: small picture (a thumbnail) is kept.
-TIGHT_SIDE, TIGHT_FACE = 400, 0.5
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Second looks when the whole image gave no face (``benchmarks/detection.py``, sets ``tall``
+    and ``chin``: each source's sprites on a 2.5 x taller canvas, and cut at the chin).
+
+    - ``tol``: a pixel is drawn when a channel differs from the background (median of the top, left
+      and right edges) by more than this; anti-aliased edges and JPEG noise stay under it.
+    - ``min_shrink``: run on the content box when it covers under this share of the image's area
+      (a sprite with empty canvas around it: its face is a small share of the long side).
+    - ``tall`` / ``top``: content taller than ``tall`` x its width is a standing figure: also try
+      its top ``top`` x its width (the head and shoulders).
+    """
+
+    tol: int = 12
+    min_shrink: float = 0.8
+    tall: float = 1.5
+    top: float = 1.0
+
+
+FALLBACK = Fallback()
 #: Environment variable naming the MediaPipe model file.
 MEDIAPIPE_ENV = "HARMONY_EVAL_FACE_LANDMARKER"
 #: Where the MediaPipe model is looked for when neither the option nor the variable is set.
@@ -96,6 +116,13 @@ def resolve_mediapipe_model(model: str | os.PathLike | None = None) -> Path | No
     return p if p.is_file() else None
 
 
+def suppress_mediapipe_warning() -> None:
+    """Count the missing-MediaPipe-model warning as given in this process (a worker whose parent
+    already warned)."""
+    global _warned_mediapipe
+    _warned_mediapipe = True
+
+
 def _warn_no_mediapipe() -> None:
     """Warn once per process (not once per image or per worker rebuild of the cascade)."""
     global _warned_mediapipe
@@ -144,45 +171,73 @@ def build_detectors(
     return out
 
 
-def find_faces(image: np.ndarray, detectors: list[Detector]) -> tuple[list[Face], str]:
+def find_faces(
+    image: np.ndarray, detectors: list[Detector], fallback: Fallback | None = FALLBACK
+) -> tuple[list[Face], str]:
     """Run the cascade on an RGB ``uint8 (H, W, 3)`` image.
 
     Returns ``(faces, detector_name)``: the faces of the first detector that finds at least one,
-    sorted by area, largest first (``faces[0]`` is the main face); ``([], "none")`` when no detector
-    finds a face. A partial animeface box on a small tight crop is replaced (:data:`TIGHT_SIDE`).
+    sorted by area, largest first (``faces[0]`` is the main face; ``detector_name`` is its
+    detector's); ``([], "none")`` when no detector finds a face, on the whole image nor on the
+    crops of ``fallback`` (``None``: no second look).
     """
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
         raise ValueError(
             f"`image` must be an RGB uint8 array (H, W, 3), got {got}; use harmony_eval.imageio.to_rgb."
         )
+    faces = _cascade(image, detectors)
+    for x0, y0, x1, y1 in _second_looks(image, fallback) if not faces else ():
+        found = _cascade(np.ascontiguousarray(image[y0:y1, x0:x1]), detectors)
+        if found:
+            faces = [_shifted(f, x0, y0, image.shape) for f in found]
+            break
+    return (faces, faces[0].detector) if faces else ([], "none")
+
+
+def _cascade(image: np.ndarray, detectors: list[Detector]) -> list[Face]:
     for det in detectors:
         faces = det.detect(image)
         if faces:
-            faces = sorted(faces, key=lambda f: (-f.area, -f.score))
-            return _tight_crop(image, faces, det.name, detectors) or (faces, det.name)
-    return [], "none"
+            return sorted(faces, key=lambda f: (-f.area, -f.score))
+    return []
 
 
-def _tight_crop(
-    image: np.ndarray, faces: list[Face], name: str, detectors: list[Detector]
-) -> tuple[list[Face], str] | None:
-    """The whole image as the face when it looks like a tight crop on which animeface boxed only a
-    part of the face (see :data:`TIGHT_SIDE`); ``None`` to keep ``faces``."""
+def _second_looks(image: np.ndarray, fb: Fallback | None) -> list[Box]:
+    """Crops to run the cascade on when the whole image gave nothing (see :class:`Fallback`)."""
+    if fb is None or min(image.shape[:2]) < 16:
+        return []
+    box = content_box(image, fb.tol)
+    if box is None:
+        return []
     h, w = image.shape[:2]
-    x0, y0, x1, y1 = faces[0].box
-    if name != "animeface" or max(h, w) > TIGHT_SIDE or not 0.8 <= w / h <= 1.25 or x1 - x0 >= TIGHT_FACE * w:
-        return None
-    for det in detectors:  # the tight-crop test places eyes and mouth from the eyes it finds
-        if det.name == "crop":
-            found = det.detect(image)
-            if found:
-                return found, det.name
-    if not (x0 <= 1 or y0 <= 1 or x1 >= w - 1 or y1 >= h - 1):
-        return None  # a small face well inside a small picture: maybe a thumbnail, keep it
-    # its parts came from a box on part of the head (eyes on hair strands on 2 of the 3 dev crops
-    # this fires on): leave them to the regions' face proportions
-    return [Face((0, 0, w, h), faces[0].score, name)], name
+    x0, y0, x1, y1 = box
+    cw, ch = x1 - x0, y1 - y0
+    out = []
+    if cw * ch < fb.min_shrink * w * h and min(cw, ch) >= 16:
+        out.append(box)
+    if ch > fb.tall * cw and cw >= 16:
+        out.append((x0, y0, x1, y0 + int(round(fb.top * cw))))
+    return out
 
 
-__all__ = ["DETECTORS", "DEFAULT_CASCADE", "build_detectors", "find_faces", "resolve_mediapipe_model"]
+def _shifted(face: Face, dx: int, dy: int, shape: tuple[int, ...]) -> Face:
+    """``face`` found on a crop at ``(dx, dy)``, in the whole image's pixels."""
+
+    def sh(b: Box) -> Box:
+        return clip_box((b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy), shape) or b
+
+    pts = None if face.points is None else face.points + np.array([dx, dy], dtype=face.points.dtype)
+    return replace(face, box=sh(face.box), parts={n: sh(b) for n, b in face.parts.items()}, points=pts)
+
+
+__all__ = [
+    "DETECTORS",
+    "DEFAULT_CASCADE",
+    "FALLBACK",
+    "Fallback",
+    "build_detectors",
+    "find_faces",
+    "resolve_mediapipe_model",
+    "suppress_mediapipe_warning",
+]

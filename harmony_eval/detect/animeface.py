@@ -25,12 +25,12 @@ border), 46/69 (face ~90 px), 28/28. So :class:`AnimeFaceDetector` runs a short 
    (percentiles 1-99 to 0-255), for washed-out pictures: a rendered face with its grey levels
    squeezed into 80-180 is found by ``large`` alone at best, into 100-160 by no pass (3 of 3
    seeds), and by these on every seed. Identical images (nearly full range already) skip them;
-   they run only when all else failed. Of the 6 dev crops nothing else finds, they find kyaru12_0.
+   they run only when all else failed. Of the 6 dev crops nothing else finds, they find one.
 8. Not default, :data:`CLOSEUP_PASSES`: long side 96 px plus a 20 % edge / 60 % reflected
    border, stretched: the best pair of 192 size x pad x border x stretch combinations on those 6
-   crops finds 3 (lillie4_0, kyaru28_0, kyaru12_0) and fires on none of the tests' 7 synthetic
-   negatives nor on 75 screenshot-background and sprite-body windows where the other passes find
-   nothing. But the boxes are rough (half a face on lillie4_0 and kyaru12_0) and end to end both
+   crops finds 3 and fires on none of the tests' 7 synthetic negatives nor on 75
+   screenshot-background and sprite-body windows where the other passes find nothing. But the
+   boxes are rough (half a face on two of the three) and end to end both
    labelled faces were read wrong with a false missing-eyes / missing-mouth flag (dev_eval: afc
    found 0.932 -> 0.966, balanced accuracy unchanged, refitted 0.716 -> 0.659), so no face is
    the more honest answer there by default.
@@ -38,16 +38,31 @@ border), 46/69 (face ~90 px), 28/28. So :class:`AnimeFaceDetector` runs a short 
 Whole cascade (``benchmarks/detection.py``): 76/88 crops, 52/69 screenshot hits, 28/28 sprites,
 36/36 TADNE tiles.
 Boxes from every pass are mapped back to original pixels (``(v - pad) / scale``) and clipped.
+
+Two rules keep faceless images cheap (:class:`Params`): images over ``small_max`` px are shrunk
+once and every pass views that copy; and a pass whose view is *busy* (under ``min_flat`` of its
+pixels with a small gradient) is skipped: animeface's cascade was trained on flat-shaded art and
+spends up to 2.7 s on a noise view at 768 px. Over every labelled source the busiest view of at
+least 256 px of any image had >= 0.26 of its pixels flat (TADNE tiles; sprites 0.72, TV crops
+0.38, screenshots 0.38, permissive sprites 0.60-0.86, layered dev sprites 0.83), random noise of 128-1000 px
+<= 0.11 in every view, so the 0.15 line changes nothing on art.
+
+Two fixes of animeface's own boxes live here, not downstream (:class:`Params`): its mouth box sits
+on the drawn mouth or above it and is often narrower (on 75 tight TV crops 21 boxes missed the
+mouth, up to 1.2 box heights too high; on 28 full-body sprites 5; on 30 rendered faces the box held
+83 % of the drawn mouth), so it is grown 0.8 box heights down, 0.3 up (smirks curl above it) and to
+at least 22 % of the face width (rendered faces: 96 % held); and a box on part of a face that fills
+a small square picture (see ``tight_side``) gives way to the tight-crop test or to the whole image.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..types import Face
-from ._geometry import View, clip_box, make_view, nms, stretch_contrast
+from ..types import Box, Face
+from ._geometry import View, clip_box, flat_share, make_view, nms, stretch_contrast
 
 
 @dataclass(frozen=True)
@@ -84,20 +99,47 @@ CLOSEUP_PASSES: tuple[Pass, ...] = (
     Pass("stretch_reflect", 96, 0.6, "reflect", stretch=True),
 )
 
-#: Long side of the ``base`` pass. Measured with the whole cascade (768 px TADNE tiles / 608x920
-#: sprites / 69 screenshots): 384 px found 36/36, 28/28, 52/69 at 96 / 56 / 63 ms per image; 512 px
-#: 35/36, 28/28, 52/69 at 126 / 87 / 73 ms; 640 px 28/28 sprites at 114 ms. Faces drawn for a
-#: 512-1024 px portrait are 150-400 px, which animeface finds best shrunk to 60-150 px.
-BASE_SIDE = 384
-#: The ``small`` pass: at least twice the base side, the native size up to this cap (1280x1280
-#: costs ~0.6-2 s, so it runs only when every cheaper pass found nothing).
-SMALL_MAX = 1280
+
+@dataclass(frozen=True)
+class Params:
+    """The detector's measured constants (see the module docstring for the evidence).
+
+    - ``base_side``: long side of the ``base`` pass. With the whole cascade (768 px TADNE tiles /
+      608x920 sprites / 69 screenshots): 384 px found 36/36, 28/28, 52/69 at 96 / 56 / 63 ms per
+      image; 512 px 35/36, 28/28, 52/69 at 126 / 87 / 73 ms; 640 px 28/28 sprites at 114 ms.
+    - ``small_max``: cap of the ``small`` pass (1280x1280 costs ~0.6-2 s) and of the working copy.
+    - ``small_face``: a face under this share of the long side suggests a crowd or a collage, so the
+      ``small`` pass runs too (full-body sprites' faces are 15-17 %, GAN sample grids' 3-9 %).
+    - ``min_flat`` / ``flat_grad``: a view with under ``min_flat`` of its pixels below a Sobel
+      gradient of ``flat_grad`` is texture, not drawn art: skipped, for views of at least
+      ``flat_min_side`` px (the costly ones; the 64 px reflect-padded ``tight_reflect`` view of a
+      detailed picture is busy, 0.05 on a TADNE tile, and costs ~5 ms).
+    - ``tight_side`` / ``tight_aspect`` / ``tight_face``: on a roughly square picture of at most
+      ``tight_side`` px, a largest face narrower than ``tight_face`` x the width is a box on part of
+      a face that fills the picture (4 of the 88 TV crops: 87-186 px boxes; every other crop's face
+      is >= 0.6 of the width). The tight-crop test then runs; if it finds nothing and the box
+      touches an edge, the face is the whole picture. A small face well inside it (a thumbnail) stays.
+    - ``mouth_up`` / ``mouth_down`` / ``mouth_min_w``: growth of animeface's mouth box (box heights
+      up / down, least width as a share of the face width).
+    """
+
+    base_side: int = 384
+    small_max: int = 1280
+    small_face: float = 0.10
+    min_flat: float = 0.15
+    flat_grad: float = 24.0
+    flat_min_side: int = 256
+    tight_side: int = 400
+    tight_aspect: tuple[float, float] = (0.8, 1.25)
+    tight_face: float = 0.5
+    mouth_up: float = 0.3
+    mouth_down: float = 0.8
+    mouth_min_w: float = 0.22
 
 
-#: A face smaller than this share of the image's long side suggests a crowd or a collage: the
-#: ``small`` pass then runs too. Full-body sprites (faces 15-17 % of 920 px, as found at 384 px) skip
-#: it; the faces of GAN sample grids are 3-9 %.
-SMALL_FACE = 0.10
+PARAMS = Params()
+#: Kept for readers of the old names.
+BASE_SIDE, SMALL_MAX, SMALL_FACE = PARAMS.base_side, PARAMS.small_max, PARAMS.small_face
 
 
 class AnimeFaceDetector:
@@ -110,6 +152,7 @@ class AnimeFaceDetector:
         exhaustive: run every pass and merge the results (NMS) instead of stopping at the first pass
             that finds a face. Slower; finds more faces in collages.
         nms_iou: IoU above which two boxes are the same face.
+        params: the measured constants (:class:`Params`).
     """
 
     name = "animeface"
@@ -120,29 +163,49 @@ class AnimeFaceDetector:
         passes: tuple[Pass, ...] = PASSES,
         exhaustive: bool = False,
         nms_iou: float = 0.4,
+        params: Params = PARAMS,
     ) -> None:
         _check_import()
         self.min_likelihood = min_likelihood
         self.passes = tuple(passes)
         self.exhaustive = exhaustive
         self.nms_iou = nms_iou
+        self.params = params
+        self._crop = None  # the tight-crop test, built on first use
 
     def views(self, image: np.ndarray) -> list[tuple[Pass, int]]:
         """The passes to run on ``image`` with the long side (px) each resizes it to."""
         long = max(image.shape[:2])
+        base, cap = self.params.base_side, self.params.small_max
         out = []
         for p in self.passes:
             if p.long_side is None:
-                side = BASE_SIDE
+                side = base
             elif p.long_side < 0:
-                side = min(SMALL_MAX, max(BASE_SIDE * -p.long_side, long))
+                side = min(cap, max(base * -p.long_side, long))
             else:
                 side = p.long_side
             out.append((p, side))
         return out
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces in an RGB ``uint8 (H, W, 3)`` image, boxes in its pixels, any order."""
+        """Faces in an RGB ``uint8 (H, W, 3)`` image, boxes in its pixels, any order; mouth boxes
+        grown and partial boxes on tight crops replaced (see the module docstring)."""
+        import cv2
+
+        h, w = image.shape[:2]
+        k = self.params.small_max / max(h, w)
+        if k < 1:  # one shrunk working copy: no pass looks at more pixels than the largest view
+            work = cv2.resize(
+                image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA
+            )
+            faces = [_scaled(f, 1 / k, image.shape) for f in self._passes(work)]
+        else:
+            faces = self._passes(image)
+        faces = [self.grow_mouth(f, image.shape) for f in faces]
+        return self.tight_crop(image, faces)
+
+    def _passes(self, image: np.ndarray) -> list[Face]:
         found: list[Face] = []
         long = max(image.shape[:2])
         views = self.views(image)
@@ -155,19 +218,58 @@ class AnimeFaceDetector:
                     continue
                 src = stretched
             view = make_view(src, side, p.pad, p.border)
+            big = max(view.pixels.shape[:2]) >= self.params.flat_min_side
+            if big and flat_share(view.pixels, self.params.flat_grad) < self.params.min_flat:
+                continue  # texture (noise, photo grain): no drawn face to find, and the slowest view
             faces = [f for f in self._run(view, image.shape) if f.score >= self.min_likelihood]
             found += faces
             if faces and not self.exhaustive:
                 # small faces only (a crowd, a collage): there are likely more, too small for this
                 # pass; run the small-face pass(es) too so that n_faces / multiple_faces are right
                 biggest = max(max(f.box[2] - f.box[0], f.box[3] - f.box[1]) for f in found)
-                if biggest < SMALL_FACE * long:
+                if biggest < self.params.small_face * long:
                     for q, qside in views[i + 1 :]:
                         if q.long_side is not None and q.long_side < 0 and qside > side:
                             v = make_view(image, qside, q.pad, q.border)
                             found += [f for f in self._run(v, image.shape) if f.score >= self.min_likelihood]
                 break
         return nms(found, self.nms_iou)
+
+    def grow_mouth(self, face: Face, shape: tuple[int, ...]) -> Face:
+        """``face`` with its mouth box grown where animeface misses the drawn mouth."""
+        m = face.parts.get("mouth")
+        if m is None:
+            return face
+        p = self.params
+        half = max(m[2] - m[0], p.mouth_min_w * (face.box[2] - face.box[0])) / 2
+        cx, mh = (m[0] + m[2]) / 2, m[3] - m[1]
+        grown = clip_box((cx - half, m[1] - p.mouth_up * mh, cx + half, m[3] + p.mouth_down * mh), shape)
+        return replace(face, parts={**face.parts, "mouth": grown or m})
+
+    def tight_crop(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        """The tight-crop test's face, or the whole picture, when the largest face is a box on part
+        of a face that fills a small square picture (:class:`Params` ``tight_*``); else ``faces``."""
+        if not faces:
+            return faces
+        p = self.params
+        h, w = image.shape[:2]
+        main = max(faces, key=lambda f: (f.area, f.score))
+        x0, y0, x1, y1 = main.box
+        lo, hi = p.tight_aspect
+        if max(h, w) > p.tight_side or not lo <= w / h <= hi or x1 - x0 >= p.tight_face * w:
+            return faces
+        if self._crop is None:
+            from .crop import CropDetector
+
+            self._crop = CropDetector()
+        found = self._crop.detect(image)  # it places eyes and mouth from the eyes it finds
+        if found:
+            return found
+        if not (x0 <= 1 or y0 <= 1 or x1 >= w - 1 or y1 >= h - 1):
+            return faces  # a small face well inside a small picture: maybe a thumbnail, keep it
+        # its parts came from a box on part of the head (eyes on hair strands on 2 of the 3 dev
+        # crops this fires on): leave them to the regions' face proportions
+        return [Face((0, 0, w, h), main.score, self.name)]
 
     def _run(self, view: View, shape: tuple[int, ...]) -> list[Face]:
         import animeface
@@ -190,6 +292,15 @@ class AnimeFaceDetector:
                     parts[name] = pb
             out.append(Face(box=box, score=float(r.likelihood), detector=self.name, parts=parts))
         return out
+
+
+def _scaled(face: Face, k: float, shape: tuple[int, ...]) -> Face:
+    """``face`` with its boxes multiplied by ``k`` and clipped to ``shape``."""
+
+    def sc(b: Box) -> Box:
+        return clip_box(tuple(v * k for v in b), shape) or b
+
+    return replace(face, box=sc(face.box), parts={n: sc(b) for n, b in face.parts.items()})
 
 
 def _xyxy(b) -> tuple[int, int, int, int]:
