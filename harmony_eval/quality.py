@@ -21,7 +21,7 @@ from .types import Box
 SHARPNESS_PX = 384
 #: Sharpness is the ratio r = var(Laplacian(L*)) / var(Laplacian(Gaussian_1.5(L*))) at SHARPNESS_PX:
 #: how much fine detail a light blur removes; it does not depend on contrast. Measured on face crops:
-#: clean line art r = 10-29 (zundamon, seraphina, project renders, drawn test faces); tight TV-anime
+#: clean line art r = 10-29 (layered and full-body dev sprites, project renders, drawn test faces); tight TV-anime
 #: crops (88, upscaled from small frames, soft but readable) 2.41-71, 10th percentile 2.98; 512 px
 #: faces blurred with sigma 2 px: 2.43-2.79, sigma 3 px: 1.91-2.22. "Blurry" means too blurry to read
 #: the strokes, so the 0.25 line (verdict.yaml ``blurry``) sits at r = 2.29, between sigma-3 blur and

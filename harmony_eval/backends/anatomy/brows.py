@@ -54,7 +54,7 @@ def measure_brow(
     mask = (bh > t).astype(np.uint8)
     if eye_mask is not None:
         # The upper lash line is the longest, darkest near-horizontal stroke in the band; taken for the
-        # brow it made drooping sad lids read as an angry V on the seraphina sprites.
+        # brow it made drooping sad lids read as an angry V on the dev full-body sprites.
         taken = cv2.dilate(eye_mask[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8))
         mask[taken.astype(bool)] = 0
     # A 1x7 horizontal opening cuts steep strokes (hair strands, which a brow drawn over a fringe

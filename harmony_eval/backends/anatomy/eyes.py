@@ -62,7 +62,7 @@ def measure_eye(
     x0, y0, x1, y1 = win
     # Only the darkest strokes (lash lines, pupils, iris rims: ~1.4x the ink threshold, i.e. half-way
     # from skin to the darkest line colour). Hair in mid tones that touches the eye stays out; on the
-    # seraphina sprites a 0.8x threshold merged the pink hair into 10 of 12 eyes.
+    # dev full-body sprites a 0.8x threshold merged the pink hair into 10 of 12 eyes.
     mask = region_mask(cv, win, colour=False, scale=1.4)
     # A 1x5 horizontal opening removes thin steep strokes (hair strands falling over the eye, the face
     # outline) and keeps lids, lash lines, irises and closed arcs up to ~50 deg steep.

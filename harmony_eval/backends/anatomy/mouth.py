@@ -58,7 +58,7 @@ def mouth_mask(cv: Canvas, win: tuple[int, int, int, int]) -> np.ndarray:
     """Candidate mouth pixels (uint8 0/1) in canvas window ``win``, by hysteresis: seeds are clear
     strokes (dark or coloured shapes; lines darker than what is around them by >= 0.35x the ink
     threshold; soft-painted openings), grown along anything >= 3 L* darker than its surroundings.
-    Resting mouths in soft-shaded art are faint short lines (black-hat 8-30 along seraphina's
+    Resting mouths in soft-shaded art are faint short lines (black-hat 8-30 along a dev sprite's
     closed mouths against 0-1 on bare skin) whose darkest bit is often one end."""
     x0, y0, x1, y1 = win
     bh = cv.blackhat[y0:y1, x0:x1]
@@ -123,7 +123,7 @@ def measure_mouth(cv: Canvas, box: tuple[float, float, float, float]) -> tuple[d
     height = float(np.percentile(ext[centre_cols], 75)) if centre_cols.any() else 1.0
     # ... but a line-like stroke (its thickest point, the inscribed circle's diameter, under 0.35x its
     # width) is only as tall as its stroke: a thick pout line crossed by a steep tick at one end
-    # (zundamon's grumble: 0.04-0.06 of the face tall in the tick's columns) is a 0.03 stroke. The
+    # (a layered dev character's grumble: 0.04-0.06 of the face tall in the tick's columns) is a 0.03 stroke. The
     # stroke's width is the median over columns of each column's thickest point (the crossing is a
     # few columns), with 20 % slack. An opening's inscribed diameter is its height: it keeps it.
     # Only for plain strokes: an outlined opening (filling its holes adds area: teeth, a tongue) is
