@@ -25,9 +25,18 @@ from .mapping import load_params, region_probs
 
 __all__ = ["AnatomyBackend", "FaceMeasurement", "measure_face", "region_readings"]
 
-#: Below this visibility an eye / the mouth counts as not drawn and its reading is ``None``; the same
-#: line as ``thresholds.visible`` in config/verdict.yaml, which flags missing_eyes / missing_mouth.
-VISIBLE_MIN = 0.3
+
+def _visible_min() -> float:
+    """``thresholds.visible`` of the packaged config/verdict.yaml: the one line below which an eye /
+    the mouth counts as not drawn (its reading is ``None`` here, and the verdict flags missing_eyes
+    / missing_mouth), read from there so the two cannot drift apart."""
+    from ...verdict import VerdictConfig
+
+    return float(VerdictConfig.load().thresholds["visible"])
+
+
+#: Below this visibility an eye / the mouth counts as not drawn and its reading is ``None``.
+VISIBLE_MIN = _visible_min()
 FEATURE_NAMES: dict[str, list[str]] = {
     "eyes": _eyes.FEATURES,
     "brows": _brows.FEATURES,
