@@ -36,9 +36,9 @@ def n_rows(out: Path) -> int:
 
 
 def test_second_lock_on_a_folder_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    with run_lock(tmp_path), pytest.raises(RunLockedError, match=rf"pid {os.getpid()}\b"):
-        with run_lock(tmp_path):  # a new open file description: flock conflicts even in one process
-            pass
+    # a second lock is a new open file description: flock conflicts even in one process
+    with run_lock(tmp_path), pytest.raises(RunLockedError, match=rf"pid {os.getpid()}\b"), run_lock(tmp_path):
+        pass
     with run_lock(tmp_path):  # released on exit: the next run may go
         pass
 
