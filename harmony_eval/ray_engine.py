@@ -127,7 +127,9 @@ def _connect(opts: RayOptions) -> bool:
         return False
     try:
         ray.init(
-            address=opts.address,
+            # no address: a fresh local Ray, never a cluster a stale /tmp/ray/ray_current_cluster
+            # names (a `ray start` from days ago made every test here try to join it)
+            address=opts.address or "local",
             include_dashboard=False,
             logging_level=logging.WARNING,
             configure_logging=True,
