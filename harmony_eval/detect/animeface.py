@@ -39,8 +39,8 @@ Whole cascade (``benchmarks/detection.py``): 76/88 crops, 52/69 screenshot hits,
 36/36 TADNE tiles.
 Boxes from every pass are mapped back to original pixels (``(v - pad) / scale``) and clipped.
 
-Two rules keep faceless images cheap (:class:`Params`): images over ``small_max`` px are shrunk
-once and every pass views that copy; and a pass whose view is *busy* (under ``min_flat`` of its
+Two rules keep faceless images cheap (:class:`Params`): images over twice ``small_max`` px are
+shrunk once and every pass views that copy; and a pass whose view is *busy* (under ``min_flat`` of its
 pixels with a small gradient) is skipped: animeface's cascade was trained on flat-shaded art and
 spends up to 2.7 s on a noise view at 768 px. Over every labelled source the busiest view of at
 least 256 px of any image had >= 0.26 of its pixels flat (TADNE tiles; sprites 0.72, TV crops
@@ -107,7 +107,10 @@ class Params:
     - ``base_side``: long side of the ``base`` pass. With the whole cascade (768 px TADNE tiles /
       608x920 sprites / 69 screenshots): 384 px found 36/36, 28/28, 52/69 at 96 / 56 / 63 ms per
       image; 512 px 35/36, 28/28, 52/69 at 126 / 87 / 73 ms; 640 px 28/28 sprites at 114 ms.
-    - ``small_max``: cap of the ``small`` pass (1280x1280 costs ~0.6-2 s) and of the working copy.
+    - ``small_max``: cap of the ``small`` pass (1280x1280 costs ~0.6-2 s) and of the working copy,
+      made once for an image over ``small_max / shrink_below`` px (a 4k render is then resized
+      from 1280 px for every pass, not from 4k). Not below: resampling twice moved the boxes of the
+      1650 px zundamon compositions enough to move their readings.
     - ``small_face``: a face under this share of the long side suggests a crowd or a collage, so the
       ``small`` pass runs too (full-body sprites' faces are 15-17 %, GAN sample grids' 3-9 %).
     - ``min_flat`` / ``flat_grad``: a view with under ``min_flat`` of its pixels below a Sobel
@@ -129,6 +132,7 @@ class Params:
     min_flat: float = 0.15
     flat_grad: float = 24.0
     flat_min_side: int = 256
+    shrink_below: float = 0.5
     tight_side: int = 400
     tight_aspect: tuple[float, float] = (0.8, 1.25)
     tight_face: float = 0.5
@@ -195,7 +199,7 @@ class AnimeFaceDetector:
 
         h, w = image.shape[:2]
         k = self.params.small_max / max(h, w)
-        if k < 1:  # one shrunk working copy: no pass looks at more pixels than the largest view
+        if k < self.params.shrink_below:  # one shrunk copy for very large images: every pass views it
             work = cv2.resize(
                 image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA
             )
