@@ -349,7 +349,6 @@ def with_descriptors(pred: RegionPrediction, image: np.ndarray, regions: dict[st
     )
 
 
-
 def iter_inputs(inputs: Any) -> Iterator[tuple[Any, str]]:
     """``(item, name)`` pairs: paths (folders expanded, sorted) or in-memory images (``<image N>``)."""
     from .imageio import list_images
