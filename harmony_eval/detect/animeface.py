@@ -110,7 +110,7 @@ class Params:
     - ``small_max``: cap of the ``small`` pass (1280x1280 costs ~0.6-2 s) and of the working copy,
       made once for an image over ``small_max / shrink_below`` px (a 4k render is then resized
       from 1280 px for every pass, not from 4k). Not below: resampling twice moved the boxes of the
-      1650 px zundamon compositions enough to move their readings.
+      1650 px layered-character dev compositions enough to move their readings.
     - ``small_face``: a face under this share of the long side suggests a crowd or a collage, so the
       ``small`` pass runs too (full-body sprites' faces are 15-17 %, GAN sample grids' 3-9 %).
     - ``min_flat`` / ``flat_grad``: a view with under ``min_flat`` of its pixels below a Sobel
