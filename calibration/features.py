@@ -47,6 +47,7 @@ def score_images(
     The library's driver (``Scorer.iter_scored``: forkserver workers, backend batches) does the
     work; this module kept its own fork pool before, which can deadlock a child (see ``driver``)."""
     scorer = Scorer(backend=backend, emotions=emotions, detectors=detectors, **options)
+    scorer.descriptors = True  # the learned readers fitted on these images read the crop descriptors
     files = list(files)
     it = scorer.iter_scored([(f, f) for f in files], workers=workers, batch=_BATCH)
     if progress:

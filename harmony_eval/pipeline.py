@@ -123,6 +123,13 @@ class Scorer:
             self._calibration.check_usable(self.emotions, self.backend_name)  # fail now, not per image
             self.config = self.config.with_thresholds(self._calibration.verdict_thresholds)
         self.compat = self.config.compat(self.emotions)
+        # crop descriptors only where a reader reads them (a calibration's learned models; calibrate
+        # sets this to fit them): ~2 ms a face the plain scoring path need not spend
+        self.descriptors = self._calibration is not None and any(
+            f.split(":", 1)[0].endswith("_desc")
+            for m in self._calibration.models.values()
+            for f in m.features
+        )
         self._detectors = None
         self._backend = None
 
@@ -213,7 +220,8 @@ class Scorer:
         inputs = [FaceInput(batch[i].image, batch[i].faces[0], batch[i].regions, batch[i].key) for i in todo]
         preds = self.backend.predict(inputs, self.emotions)
         for i, pred in zip(todo, preds, strict=True):
-            pred = with_descriptors(pred, batch[i].image, batch[i].regions)
+            if self.descriptors:
+                pred = with_descriptors(pred, batch[i].image, batch[i].regions)
             if self._calibration is not None:
                 pred = self._calibration.apply(pred, self.emotions)
             out[i] = pred
@@ -326,12 +334,9 @@ class Scorer:
 @functools.lru_cache(maxsize=8)
 def holistic_temperature(backend: str) -> float:
     """``holistic_temperature`` of ``backend``'s card in ``config/readers.json`` (1.0 without one)."""
-    import json
+    from .reader_info import load_reader_cards
 
-    from .resources import config_path
-
-    cards = json.loads(config_path("readers.json").read_text(encoding="utf-8")).get("readers", {})
-    return float((cards.get(backend) or {}).get("holistic_temperature", 1.0))
+    return float((load_reader_cards().get(backend) or {}).get("holistic_temperature", 1.0))
 
 
 def with_descriptors(pred: RegionPrediction, image: np.ndarray, regions: dict[str, Any]) -> RegionPrediction:
