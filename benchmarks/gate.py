@@ -17,29 +17,43 @@ fails the gate when more images than that changed (verdict, or harmony by more t
 tolerance, or lost). Before this, a run that lost half its faces passed: harmony was averaged over
 the faces still found.
 
-Baseline format (``format: harmony-eval-baseline/1``)::
-
-    {"format", "created", "source", "n", "evaluator": {"harmony_eval", "backend", "detector"},
-     "config_hash", "metrics": {metric: value}, "n_by_metric": {metric: n},
-     "by_emotion": {emotion: {"n": int, metric: value}}, "images": {image: harmony},
-     "verdicts": {image: verdict}, "targets": {image: target}}
+The baseline file (its format, writing, reading and validation) is ``benchmarks.baselines``; its
+functions are re-exported here, so ``from benchmarks.gate import read_baseline`` keeps working.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from .baselines import (
+    FORMAT,
+    config_hash,
+    make_baseline,
+    mean_or_none,
+    read_baseline,
+    round_metric,
+    run_metrics,
+    write_baseline,
+)
 from .runs import Run, RunError
 from .summary import METRICS, groups, metric_values
 
-FORMAT = "harmony-eval-baseline/1"
-#: Parts of run.json's config that decide scores (paths and worker counts left out: they differ by machine).
-_HASHED = ("backend", "emotions", "thresholds", "compatibility", "pool_weights", "harmony_weights")
+__all__ = [
+    "COVERAGE",
+    "DEFAULT_METRICS",
+    "FORMAT",
+    "CheckResult",
+    "CheckRow",
+    "align",
+    "check",
+    "config_hash",
+    "format_result",
+    "make_baseline",
+    "read_baseline",
+    "run_metrics",
+    "write_baseline",
+]
 _EPS = 1e-9  # float noise: a drop of exactly max_drop passes
 #: Metrics checked when none is named: verdict rates as well as harmony (a run can keep its mean
 #: harmony and still break more faces).
@@ -49,111 +63,6 @@ COVERAGE = {
     "images_scored": lambda r: r.get("verdict") is not None,
     "faces_read": lambda r: r.get("harmony") is not None,
 }
-
-
-def config_hash(run: Run) -> str | None:
-    """SHA-256 (16 hex digits) of the scoring config recorded in ``run.json``; ``None`` without one."""
-    config = run.meta.get("config")
-    if not isinstance(config, dict):
-        return None
-    data = json.dumps({k: config.get(k) for k in _HASHED}, sort_keys=True, default=str)
-    return hashlib.sha256(data.encode()).hexdigest()[:16]
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def run_metrics(rows: list[dict[str, Any]]) -> tuple[dict[str, float | None], dict[str, int]]:
-    """Point values of every metric and how many images each was computed on."""
-    values = {m: metric_values(rows, m) for m in METRICS}
-    return {m: _mean(v) for m, v in values.items()}, {m: len(v) for m, v in values.items()}
-
-
-def make_baseline(run: Run, per_image: bool = True) -> dict[str, Any]:
-    """Baseline dict from a loaded run (metrics overall and per target emotion, per-image harmony)."""
-    from harmony_eval import __version__
-
-    metrics, counts = run_metrics(run.rows)
-    by_emotion = {}
-    for emotion, rows in groups(run.rows, "target").items():
-        m, _ = run_metrics(rows)
-        by_emotion[emotion] = {"n": len(rows), **{k: _round(v) for k, v in m.items()}}
-    baseline = {
-        "format": FORMAT,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "source": run.path.name,
-        "n": len(run.rows),
-        "evaluator": {
-            "harmony_eval": __version__,
-            "backend": sorted({str(r["backend"]) for r in run.rows if r.get("backend")}),
-            "detector": sorted({str(r["detector"]) for r in run.rows if r.get("detector")}),
-        },
-        "config_hash": config_hash(run),
-        "metrics": {k: _round(v) for k, v in metrics.items()},
-        "n_by_metric": counts,
-        "by_emotion": by_emotion,
-    }
-    if per_image:
-        ordered = sorted(run.rows, key=lambda r: r["image"])
-        baseline["images"] = {r["image"]: r["harmony"] for r in ordered}
-        baseline["verdicts"] = {r["image"]: r.get("verdict") for r in ordered}
-        baseline["targets"] = {r["image"]: r.get("target") for r in ordered}
-    return baseline
-
-
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 6)
-
-
-def write_baseline(run: Run, path: str | Path, per_image: bool = True) -> dict[str, Any]:
-    b = make_baseline(run, per_image)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(b, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return b
-
-
-def read_baseline(path: str | Path) -> dict[str, Any]:
-    """Load and validate a baseline; :class:`RunError` naming the file when it is unusable."""
-    p = Path(path)
-    try:
-        b = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(
-            f"{p}: baseline file not found; write one with `harmony-eval check --write-baseline "
-            f"--baseline {p} RUN`"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{p}: not valid JSON ({e})") from None
-    if not isinstance(b, dict) or b.get("format") != FORMAT or not isinstance(b.get("metrics"), dict):
-        got = b.get("format") if isinstance(b, dict) else type(b).__name__
-        raise RunError(
-            f"{p}: not a harmony-eval baseline (format {got!r}, expected {FORMAT!r} with a `metrics` mapping)"
-        )
-    _check_numbers(b, p)
-    return b
-
-
-def _check_numbers(b: dict[str, Any], p: Path) -> None:
-    """Every stored value is a number or null: a string there failed later as a TypeError (exit 1,
-    which CI reads as "regressed") instead of as a bad baseline (exit 2)."""
-
-    def bad(v: Any) -> bool:
-        return v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))
-
-    where = [(f"metrics.{k}", v) for k, v in b["metrics"].items()]
-    for emotion, vals in (b.get("by_emotion") or {}).items():
-        if not isinstance(vals, dict):
-            raise RunError(f"{p}: by_emotion.{emotion} is {vals!r}; expected a mapping of metric -> number")
-        where += [(f"by_emotion.{emotion}.{k}", v) for k, v in vals.items()]
-    where += [(f"images.{k}", v) for k, v in (b.get("images") or {}).items()]
-    for key, v in where:
-        if bad(v):
-            raise RunError(
-                f"{p}: {key} is {v!r}; expected a number or null (fix the value, or rewrite the "
-                "baseline with `harmony-eval check --write-baseline`)"
-            )
 
 
 @dataclass
@@ -301,7 +210,7 @@ def check(
                 rows.append(CheckRow(f"emotion={emotion}", m, base[m], None, 0, "missing"))
                 continue
             vals = metric_values(by_target[emotion], m)
-            rows.append(_row(f"emotion={emotion}", m, base[m], _mean(vals), len(vals), max_drop))
+            rows.append(_row(f"emotion={emotion}", m, base[m], mean_or_none(vals), len(vals), max_drop))
     rows += _coverage(baseline, run.rows, max_coverage_drop)
     unlisted = sorted(set(by_target) - set(baseline.get("by_emotion") or {}) - {None})
     if unlisted and baseline.get("by_emotion") is not None:
@@ -351,7 +260,7 @@ def check(
 def _row(scope: str, metric: str, base: float, now: float | None, n: int, max_drop: float) -> CheckRow:
     if now is None:
         return CheckRow(scope, metric, base, None, n, "missing")
-    now = _round(now)  # the baseline stores 6 decimals: compare like with like (no "-0.0000" changes)
+    now = round_metric(now)  # the baseline stores 6 decimals: compare like with like (no "-0.0000" changes)
     loss = (base - now) if METRICS[metric] else (now - base)
     return CheckRow(scope, metric, base, now, n, "REGRESSED" if loss > max_drop + _EPS else "ok")
 
