@@ -36,6 +36,7 @@ All boxes are clipped to the image; a box that clips to nothing is ``None``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .types import Box, Face
 
@@ -51,11 +52,59 @@ REGION_KEYS: tuple[str, ...] = (
     "face",
 )
 
-# Proportions (see the module docstring for the measurements behind each).
-BROW_ABOVE, BROW_BELOW, BROW_WIDEN, BROW_FACE_FLOOR = 1.2, 0.15, 0.10, 0.25
-EYE_X, EYE_Y, EYE_W, EYE_H = (0.30, 0.70), 0.48, 0.26, 0.20
-MOUTH_BELOW_EYES, MOUTH_W_EYES, MOUTH_H_EYES = 0.7, 0.5, 0.4
-MOUTH_X, MOUTH_Y, MOUTH_W, MOUTH_H = 0.50, 0.78, 0.30, 0.14
+
+@dataclass(frozen=True)
+class Params:
+    """The anime face proportions that place what a detector did not measure (the module docstring
+    gives the measurements in full). Lengths are shares of the face box (``fw`` x ``fh``), of the eye
+    box, or of ``d``, the distance between the eye centres. Vary one with
+    ``dataclasses.replace(PARAMS, brow_above=1.0)`` and pass it as ``face_regions(..., p=...)``."""
+
+    # Brows: a band over each eye, from ``brow_above`` u above the eye's top edge to ``brow_below`` u
+    # below it, with ``u = max(eye height, brow_face_floor x face height)``.
+    #: Top of the band (u above the eye top): brow tops sit 0.33-0.62 eye heights above it on a
+    #: layered dev character, 0.46-1.33 on the renderer; 1.2 holds 88 % of 25 rendered brow boxes
+    #: on average (1.0 with a 0.2 floor held 53 %).
+    brow_above: float = 1.2
+    #: Bottom of the band (u below the eye top): angry brows come down to the lid (0.03 eye heights).
+    brow_below: float = 0.15
+    #: Band widening on each side (share of the eye width): brow ends reach past the eye's corners.
+    brow_widen: float = 0.10
+    #: Least u (share of the face height): narrowed, smiling eyes shrink, raised brows over them do not.
+    brow_face_floor: float = 0.25
+
+    # Eyes from the face box alone (no eye measured); animeface boxes on the 28 dev sprites put eye
+    # centres at 25 % / 69 % of the width and 40-51 % of the height, eye boxes 22-31 % of the width.
+    #: Eye centres, viewer-left and viewer-right (shares of the face width).
+    eye_x: tuple[float, float] = (0.30, 0.70)
+    #: Eye centre height (share of the face height).
+    eye_y: float = 0.48
+    #: Eye box width (share of the face width).
+    eye_w: float = 0.26
+    #: Eye box height (share of the face height).
+    eye_h: float = 0.20
+
+    # Mouth from the two eyes (both measured).
+    #: Mouth centre below the eye centres (d): 0.6 d on the sprites, 0.55-0.9 d on the tight dev
+    #: crops, 0.82 d on the renderer.
+    mouth_below_eyes: float = 0.7
+    #: Mouth box width (d).
+    mouth_w_eyes: float = 0.5
+    #: Mouth box height (d): room for an open mouth.
+    mouth_h_eyes: float = 0.4
+
+    # Mouth from the face box alone (an eye estimated); sprites: centre at 51 % / 78 %.
+    #: Mouth centre across (share of the face width).
+    mouth_x: float = 0.50
+    #: Mouth centre down (share of the face height).
+    mouth_y: float = 0.78
+    #: Mouth box width (share of the face width).
+    mouth_w: float = 0.30
+    #: Mouth box height (share of the face height).
+    mouth_h: float = 0.14
+
+
+PARAMS = Params()
 
 
 class Regions(dict):
@@ -70,8 +119,8 @@ class Regions(dict):
         return self.get(name) is not None and name not in self.estimated
 
 
-def face_regions(face: Face, image_shape: Sequence[int]) -> Regions:
-    """Region boxes of ``face`` in an image of shape ``(H, W[, C])``.
+def face_regions(face: Face, image_shape: Sequence[int], p: Params = PARAMS) -> Regions:
+    """Region boxes of ``face`` in an image of shape ``(H, W[, C])``; ``p``: the proportions.
 
     Returns a :class:`Regions` mapping with keys :data:`REGION_KEYS`. ``eyes`` is the union of both
     eyes, ``brows`` the union of both brow bands; ``left``/``right`` are the viewer's.
@@ -90,9 +139,10 @@ def face_regions(face: Face, image_shape: Sequence[int]) -> Regions:
     if left is not None and right is not None and _cx(left) > _cx(right):
         left, right = right, left  # a detector that named them from the character's side
     if left is None and right is None:
-        for name, cx in zip(("left_eye", "right_eye"), EYE_X, strict=True):
-            x, y = fx0 + cx * fw, fy0 + EYE_Y * fh
-            boxes[name] = (x - EYE_W * fw / 2, y - EYE_H * fh / 2, x + EYE_W * fw / 2, y + EYE_H * fh / 2)
+        for name, cx in zip(("left_eye", "right_eye"), p.eye_x, strict=True):
+            x, y = fx0 + cx * fw, fy0 + p.eye_y * fh
+            hw, hh = p.eye_w * fw / 2, p.eye_h * fh / 2
+            boxes[name] = (x - hw, y - hh, x + hw, y + hh)
             est.add(name)
     else:
         boxes["left_eye"], boxes["right_eye"] = left, right
@@ -108,12 +158,12 @@ def face_regions(face: Face, image_shape: Sequence[int]) -> Regions:
             boxes[side] = face.parts[side]
             continue
         ew, eh = eye[2] - eye[0], eye[3] - eye[1]
-        u = max(eh, BROW_FACE_FLOOR * fh)
+        u = max(eh, p.brow_face_floor * fh)
         boxes[side] = (
-            eye[0] - BROW_WIDEN * ew,
-            eye[1] - BROW_ABOVE * u,
-            eye[2] + BROW_WIDEN * ew,
-            eye[1] + BROW_BELOW * u,
+            eye[0] - p.brow_widen * ew,
+            eye[1] - p.brow_above * u,
+            eye[2] + p.brow_widen * ew,
+            eye[1] + p.brow_below * u,
         )
         est.add(side)
     if face.parts.get("left_brow") is not None and face.parts.get("right_brow") is not None:
@@ -127,11 +177,11 @@ def face_regions(face: Face, image_shape: Sequence[int]) -> Regions:
         est.add("mouth")
         if {"left_eye", "right_eye"} & est == set():
             d = max(1.0, _cx(re) - _cx(le))
-            x, y = (_cx(le) + _cx(re)) / 2, (_cy(le) + _cy(re)) / 2 + MOUTH_BELOW_EYES * d
-            w, h = MOUTH_W_EYES * d, MOUTH_H_EYES * d
+            x, y = (_cx(le) + _cx(re)) / 2, (_cy(le) + _cy(re)) / 2 + p.mouth_below_eyes * d
+            w, h = p.mouth_w_eyes * d, p.mouth_h_eyes * d
         else:
-            x, y = fx0 + MOUTH_X * fw, fy0 + MOUTH_Y * fh
-            w, h = MOUTH_W * fw, MOUTH_H * fh
+            x, y = fx0 + p.mouth_x * fw, fy0 + p.mouth_y * fh
+            w, h = p.mouth_w * fw, p.mouth_h * fh
         boxes["mouth"] = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
 
     out: dict[str, Box | None] = {k: _clip(boxes.get(k), shape) for k in REGION_KEYS if k in boxes}
