@@ -17,6 +17,50 @@ from ..types import Box, Face
 BORDERS = ("edge", "reflect", "white")
 
 
+@dataclass(frozen=True)
+class Params:
+    """The box helpers' measured constants; an argument a caller passes overrides its field (``None``
+    = this). Vary with ``dataclasses.replace(PARAMS, ...)`` and pass it as ``p=``."""
+
+    # Non-maximum suppression (:func:`nms`).
+    #: IoU at or above which two boxes are the same face.
+    nms_iou: float = 0.4
+    #: A box with this share of its area inside a kept, higher-scoring box is a part of that face: a
+    #: detector run at several scales sometimes returns an eye-and-fringe box inside the face box,
+    #: whose IoU with it is small.
+    nms_inside: float = 0.7
+
+    # Flat shading (:func:`flat_share`).
+    #: Sobel gradient (grey levels, 3x3 kernel) under which a pixel is flat: flat-shaded drawings are
+    #: mostly flat (>= 0.26 in every detector view of the dev and permissive art), pixel noise almost
+    #: nowhere (<= 0.11).
+    flat_grad: float = 24.0
+    #: Sobel kernel size the ``flat_grad`` line was measured with.
+    sobel_ksize: int = 3
+
+    # Drawn content (:func:`content_box`).
+    #: A pixel differing from the edge colour by more than this (0-255, any channel) is drawn:
+    #: above JPEG noise on a flat background.
+    content_tol: int = 12
+
+    # Contrast stretch (:func:`stretch_contrast`, :func:`needs_stretch`).
+    #: Percentiles mapped to 0 and 255: 1-99 ignores stray specks (TV frames: p1-p99 spans 140-210
+    #: of 255 on the 88 dev crops).
+    stretch_low: float = 1.0
+    stretch_high: float = 99.0
+    #: A p1-p99 range under this is a blank image, not blown up into noise.
+    stretch_flat: float = 16.0
+    #: A p1-p99 range of this or more is full range already: the image comes back unchanged.
+    stretch_full: float = 235.0
+
+    # Views (:func:`make_view`).
+    #: A scale within this of 1 keeps the pixels as they are (no resampling).
+    same_scale: float = 1e-3
+
+
+PARAMS = Params()
+
+
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two boxes (0 when either is empty)."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -26,16 +70,16 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def nms(faces: list[Face], iou_max: float = 0.4) -> list[Face]:
-    """Greedy non-maximum suppression: keep the highest-scoring face of each overlapping group.
+def nms(faces: list[Face], iou_max: float | None = None, p: Params = PARAMS) -> list[Face]:
+    """Greedy non-maximum suppression: keep the highest-scoring face of each overlapping group
+    (IoU at least ``iou_max``, default ``p.nms_iou``).
 
-    Also drops a face whose box lies mostly (>= 70 %) inside a kept, higher-scoring one: a detector
-    run at several scales sometimes returns an eye-and-fringe box inside the full face box, whose IoU
-    with it is small.
+    Also drops a face whose box lies mostly (``p.nms_inside``) inside a kept, higher-scoring one.
     """
+    iou_max = p.nms_iou if iou_max is None else iou_max
     kept: list[Face] = []
     for f in sorted(faces, key=lambda f: -f.score):
-        if all(iou(f.box, k.box) < iou_max and _inside(f.box, k.box) < 0.7 for k in kept):
+        if all(iou(f.box, k.box) < iou_max and _inside(f.box, k.box) < p.nms_inside for k in kept):
             kept.append(f)
     return kept
 
@@ -84,21 +128,24 @@ class View:
         return ((box[0] - p) / s, (box[1] - p) / s, (box[2] - p) / s, (box[3] - p) / s)
 
 
-def flat_share(image: np.ndarray, grad: float = 24.0) -> float:
+def flat_share(image: np.ndarray, grad: float | None = None, p: Params = PARAMS) -> float:
     """Share of the pixels of an RGB ``uint8`` image whose grey-level Sobel gradient is under
-    ``grad``: flat-shaded drawings are mostly flat (>= 0.26 in every detector view of the dev and
-    permissive art), pixel noise almost nowhere (<= 0.11)."""
+    ``grad`` (default ``p.flat_grad``, which gives the measured spread of drawings and noise)."""
     import cv2
 
+    grad = p.flat_grad if grad is None else grad
     g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    mag = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
+    k = p.sobel_ksize
+    mag = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=k), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=k))
     return float((mag < grad).mean())
 
 
-def content_box(image: np.ndarray, tol: int = 12) -> Box | None:
+def content_box(image: np.ndarray, tol: int | None = None, p: Params = PARAMS) -> Box | None:
     """Bounding box of what is drawn on an RGB ``uint8`` image: pixels that differ from the median
     colour of its top, left and right edges (a sprite's background; its feet or the bust may touch
-    the bottom) by more than ``tol`` in some channel. ``None`` when nothing is."""
+    the bottom) by more than ``tol`` (default ``p.content_tol``) in some channel. ``None`` when
+    nothing is."""
+    tol = p.content_tol if tol is None else tol
     ref = np.median(np.concatenate([image[0], image[:, 0], image[:, -1]]), axis=0)
     drawn = (np.abs(image.astype(np.int16) - ref.astype(np.int16)) > tol).any(axis=2)
     ys, xs = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
@@ -107,23 +154,29 @@ def content_box(image: np.ndarray, tol: int = 12) -> Box | None:
     return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
 
 
-def needs_stretch(lo: float, hi: float) -> bool:
+def needs_stretch(lo: float, hi: float, p: Params = PARAMS) -> bool:
     """Whether a p1-p99 value range ``lo``-``hi`` is narrow enough to stretch (and not flat)."""
-    return 16 <= hi - lo < 235
+    return p.stretch_flat <= hi - lo < p.stretch_full
 
 
-def stretch_contrast(image: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
-    """``image`` (uint8) with its ``low``-``high`` percentile range of values mapped to 0-255: TV
-    frames (washed-out greys, p1-p99 spans 140-210 of 255 on the 88 dev crops) get the line contrast
-    animeface's cascade was trained on. Nearly full-range images come back unchanged."""
+def stretch_contrast(
+    image: np.ndarray, low: float | None = None, high: float | None = None, p: Params = PARAMS
+) -> np.ndarray:
+    """``image`` (uint8) with its ``low``-``high`` percentile range of values (default
+    ``p.stretch_low``-``p.stretch_high``) mapped to 0-255: TV frames (washed-out greys) get the line
+    contrast animeface's cascade was trained on. Nearly full-range images come back unchanged."""
+    low = p.stretch_low if low is None else low
+    high = p.stretch_high if high is None else high
     lo, hi = (float(v) for v in np.percentile(image, (low, high)))
-    if not needs_stretch(lo, hi):
+    if not needs_stretch(lo, hi, p):
         return image
     lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
     return lut[image]
 
 
-def make_view(image: np.ndarray, long_side: int, pad_frac: float = 0.0, border: str = "edge") -> View:
+def make_view(
+    image: np.ndarray, long_side: int, pad_frac: float = 0.0, border: str = "edge", p: Params = PARAMS
+) -> View:
     """Resize ``image`` ``(H, W, 3)`` so its long side is ``long_side`` px, then pad every side by
     ``pad_frac`` x the new long side with ``border`` (one of :data:`BORDERS`)."""
     import cv2
@@ -133,7 +186,7 @@ def make_view(image: np.ndarray, long_side: int, pad_frac: float = 0.0, border: 
     h, w = image.shape[:2]
     scale = long_side / max(h, w)
     out = image
-    if abs(scale - 1.0) > 1e-3:
+    if abs(scale - 1.0) > p.same_scale:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         # INTER_AREA when shrinking avoids aliasing thin line art into noise; bilinear when enlarging
         out = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
