@@ -28,9 +28,9 @@ Scored = tuple["Prepared", "RegionPrediction | None", dict[str, Any]]
 _WORKER: Scorer | None = None
 
 
-def _init_worker(scorer: Scorer) -> None:
-    global _WORKER
-    ignore_sigint_in_worker()
+def init_worker_process() -> None:
+    """Set up a process that scores beside others (a pool worker here, a Ray actor in ``ray_engine``):
+    one OpenMP / OpenCV thread and no second missing-MediaPipe-model warning."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
 
@@ -38,6 +38,12 @@ def _init_worker(scorer: Scorer) -> None:
 
     cv2.setNumThreads(1)  # one process per core already; nested threads only contend
     detect.suppress_mediapipe_warning()  # the parent already warned about a missing model, once
+
+
+def _init_worker(scorer: Scorer) -> None:
+    global _WORKER
+    ignore_sigint_in_worker()
+    init_worker_process()
     _WORKER = scorer
 
 

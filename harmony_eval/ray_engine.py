@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .driver import init_worker_process
 from .pipeline import Scorer
 
 log = logging.getLogger(__name__)
@@ -60,23 +61,12 @@ class RayOptions:
     predict_batch: int = 16  # images per model call, as the local runner's batches
 
 
-def _init_actor() -> None:
-    """As ``runner._init_worker``: one thread per actor (an actor per core already), warnings once."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import cv2
-
-    from . import detect
-
-    cv2.setNumThreads(1)
-    detect.suppress_mediapipe_warning()  # the driver already warned about a missing model, once
-
-
 class _PrepareActor:
     """Stage 1 (CPU): one Scorer per actor. Each dataset row is a chunk of image paths (JSON list);
     it becomes the chunk's JSONL rows (``full``) or its pickled list of ``Prepared`` images."""
 
     def __init__(self, scorer: Scorer, full: bool) -> None:
-        _init_actor()
+        init_worker_process()  # an actor per core: one thread each, as the local pool's workers
         self.scorer, self.full = scorer, full
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -98,7 +88,7 @@ class _PredictActor:
     """Stage 2 (GPU when there is one): the backend is built once, here, not once per batch."""
 
     def __init__(self, scorer: Scorer) -> None:
-        _init_actor()
+        init_worker_process()
         self.scorer = scorer
         self.scorer.backend  # noqa: B018 -- load the model at actor start, not inside the first batch
 
