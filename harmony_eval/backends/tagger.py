@@ -102,15 +102,16 @@ def load_tag_map(path: str | Path | None = None) -> TagMap:
 
 
 class TaggerBackend:
-    """Region backend over a WD tagger; options are the ``tagger_*`` keys of ``_OPTIONS`` (others,
-    meant for other stages, are ignored). ``stats`` counts session calls and crops."""
+    """Region backend over a WD tagger; options are the ``tagger_*`` keys of ``_OPTIONS`` (any other
+    key raises ``TypeError`` naming it, as the CLIP backend does). ``stats`` counts session calls
+    and crops."""
 
     name = "tagger"
 
     def __init__(self, **options: Any) -> None:
-        unknown = [k for k in options if k.startswith("tagger_") and k not in _OPTIONS]
-        if unknown:
-            raise ValueError(f"unknown tagger option(s) {unknown}; valid: {sorted(_OPTIONS)}")
+        from ..config import check_keys
+
+        check_keys(options, _OPTIONS, "tagger option")  # TypeError naming it: nothing is ignored
         o = {**_OPTIONS, **{k: v for k, v in options.items() if k in _OPTIONS and v is not None}}
         if o["tagger_crops"] not in ("face", "regions"):
             raise ValueError(f"`tagger_crops` is {o['tagger_crops']!r}; expected face or regions")
