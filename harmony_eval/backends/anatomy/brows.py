@@ -16,6 +16,8 @@ found as well as one on skin.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -26,12 +28,79 @@ FEATURES: list[str] = ["visible", "inner_drop", "arch", "gap"]
 _ABSENT = {"visible": 0.0, "inner_drop": 0.0, "arch": 0.05, "gap": 0.35}
 
 
-def brow_box_from_eye(eye: Box) -> Box:
-    """A band above an eye box where its brow is drawn: as wide as the eye plus 20 %, from 1.1 eye
-    heights above the eye down to its upper quarter (anime brows sit 0.2-1 eye height above)."""
+@dataclass(frozen=True)
+class Params:
+    """The brow measurement's constants. ``box`` is the brow band (``brow_box_from_eye``), ``ink`` the
+    canvas's ink threshold (``Canvas.t_dark``, L*). Pairs ``(lo, hi)`` are :func:`~.common.ramp` ends.
+    Vary with ``dataclasses.replace(PARAMS, ...)`` and pass it as ``measure_brow(..., p=...)``.
+
+    - ``band_side`` / ``band_up`` / ``band_down``: the band above an eye box: the eye's width plus
+      ``band_side`` of it each side, from ``band_up`` eye heights above the eye's top down to
+      ``band_down`` of its height (anime brows sit 0.2-1 eye height above the eye).
+    - ``win_side`` / ``win_up`` / ``win_down`` / ``win_min``: the search window around the band, in
+      band widths each side (a slanted brow, the angry V or the raised inner ends of sadness, often
+      runs past the band), band heights up / down, and at least ``win_min`` px.
+    - ``bh_min`` / ``bh_ink``: a brow pixel is darker than what is around it (black-hat) by at least
+      ``max(bh_min, bh_ink * ink)``; that line is also the contrast unit ``t`` below.
+    - ``eye_guard``: side (px) of the square by which the eye strokes are grown before they are taken
+      out of the brow mask (the upper lash line, taken for a brow, made drooping sad lids read as an
+      angry V on the dev full-body sprites).
+    - ``open_len``: length (px) of the horizontal opening that cuts steep strokes (hair strands,
+      which a brow drawn over a fringe crosses) and keeps brows up to ~50 deg steep.
+    - ``min_len`` / ``min_area``: a candidate is at least ``min_len`` band widths long and
+      ``min_area`` px.
+    - ``max_angle`` (deg) / ``max_thick`` / ``max_tall``: hair strands run steep or meet in a peak,
+      blobs (eyes, hair mass) are thick: a candidate's mean thickness is under ``max_thick`` and its
+      height under ``max_tall`` times its length.
+    - ``centre_sigma``: width (band widths) of the Gaussian that favours strokes centred on the band.
+    - ``contrast_cap``: contrast (in ``t``) above which a darker stroke scores no better.
+    - ``angle_zero`` (deg): the score falls linearly with the stroke's angle, to 0 at this angle.
+    - ``side_factor``: score factor of a stroke leaving the window by a side (a long brow may, hair
+      does too).
+    - ``vis_len`` / ``vis_contrast``: ``visible`` ramps with length (band widths) and contrast (``t``).
+    - ``max_drop`` / ``arch_range`` / ``gap_range``: clips of ``inner_drop`` (+-), ``arch`` and ``gap``.
+    """
+
+    band_side: float = 0.1
+    band_up: float = 1.1
+    band_down: float = 0.25
+    win_side: float = 0.3
+    win_up: float = 0.3
+    win_down: float = 0.05
+    win_min: float = 3.0
+    bh_min: float = 8.0
+    bh_ink: float = 0.5
+    eye_guard: int = 5
+    open_len: int = 7
+    min_len: float = 0.25
+    min_area: int = 8
+    max_angle: float = 40.0
+    max_thick: float = 0.35
+    max_tall: float = 0.6
+    centre_sigma: float = 0.6
+    contrast_cap: float = 3.0
+    angle_zero: float = 60.0
+    side_factor: float = 0.5
+    vis_len: tuple[float, float] = (0.3, 0.6)
+    vis_contrast: tuple[float, float] = (1.0, 2.0)
+    max_drop: float = 0.7
+    arch_range: tuple[float, float] = (-0.3, 0.4)
+    gap_range: tuple[float, float] = (-0.2, 1.5)
+
+
+PARAMS = Params()
+
+
+def brow_box_from_eye(eye: Box, p: Params = PARAMS) -> Box:
+    """A band above an eye box where its brow is drawn (see :class:`Params`: ``band_*``)."""
     x0, y0, x1, y1 = eye
     w, h = x1 - x0, y1 - y0
-    return (int(x0 - 0.1 * w), int(y0 - 1.1 * h), int(x1 + 0.1 * w), int(y0 + 0.25 * h))
+    return (
+        int(x0 - p.band_side * w),
+        int(y0 - p.band_up * h),
+        int(x1 + p.band_side * w),
+        int(y0 + p.band_down * h),
+    )
 
 
 def measure_brow(
@@ -41,25 +110,24 @@ def measure_brow(
     eye_top: float | None,
     eye_w: float | None,
     eye_mask: np.ndarray | None = None,
+    p: Params = PARAMS,
 ) -> tuple[dict[str, float], dict]:
     """Measure one brow in canvas box ``box``. ``eye_top`` / ``eye_w`` (canvas px) place the eye below
     it (from the eye measurement); ``None`` uses the bottom / width of ``box``. ``eye_mask`` (canvas
     sized, bool) holds the strokes already taken as eyes: never a brow."""
-    # Wide sides: a slanted brow (the angry V, the raised inner ends of sadness) often runs past the
-    # band placed over the eye box.
-    win = cv.window(box, 0.3, 0.3, 0.3, 0.05, min_pad=3)
+    # Wide sides: a slanted brow often runs past the band placed over the eye box.
+    win = cv.window(box, p.win_side, p.win_up, p.win_side, p.win_down, min_pad=p.win_min)
     x0, y0, x1, y1 = win
     bh = cv.blackhat[y0:y1, x0:x1]
-    t = max(8.0, 0.5 * cv.t_dark)
+    t = max(p.bh_min, p.bh_ink * cv.t_dark)
     mask = (bh > t).astype(np.uint8)
     if eye_mask is not None:
-        # The upper lash line is the longest, darkest near-horizontal stroke in the band; taken for the
-        # brow it made drooping sad lids read as an angry V on the dev full-body sprites.
-        taken = cv2.dilate(eye_mask[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8))
+        # The upper lash line is the longest, darkest near-horizontal stroke in the band.
+        guard = np.ones((p.eye_guard, p.eye_guard), np.uint8)
+        taken = cv2.dilate(eye_mask[y0:y1, x0:x1].astype(np.uint8), guard)
         mask[taken.astype(bool)] = 0
-    # A 1x7 horizontal opening cuts steep strokes (hair strands, which a brow drawn over a fringe
-    # crosses and would otherwise merge with) and keeps brows up to ~50 deg steep.
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, 7), np.uint8))
+    # A horizontal opening cuts steep strokes (hair strands a brow drawn over a fringe crosses).
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, p.open_len), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     debug = {"window": win, "mask": np.zeros_like(mask)}
     bw_box = max(4.0, box[2] - box[0])
@@ -67,18 +135,24 @@ def measure_brow(
     cx = 0.5 * (box[0] + box[2]) - x0
     for i in range(1, n):
         x, y, w, h, area = stats[i]
-        if w < 0.25 * bw_box or area < 8 or y == 0:
+        if w < p.min_len * bw_box or area < p.min_area or y == 0:
             continue  # a brow lies inside its band; strokes crossing its top are hair strands
         side = x == 0 or x + w >= mask.shape[1]  # a long brow may run out of a side; hair does too
         ys, xs = np.nonzero(labels == i)
         slope, icept = np.polyfit(xs.astype(float), ys.astype(float), 1)
         angle = abs(np.degrees(np.arctan(slope)))
         thick = area / w
-        if angle > 40 or thick > 0.35 * w or h > 0.6 * w:
+        if angle > p.max_angle or thick > p.max_thick * w or h > p.max_tall * w:
             continue  # hair strands run steep or meet in a peak; blobs (eyes, hair mass) are thick
         contrast = float(bh[labels == i].mean())
-        central = np.exp(-0.5 * ((x + 0.5 * w - cx) / (0.6 * bw_box)) ** 2)
-        score = w * min(contrast / t, 3.0) * central * (1 - angle / 60) * (0.5 if side else 1.0)
+        central = np.exp(-0.5 * ((x + 0.5 * w - cx) / (p.centre_sigma * bw_box)) ** 2)
+        score = (
+            w
+            * min(contrast / t, p.contrast_cap)
+            * central
+            * (1 - angle / p.angle_zero)
+            * (p.side_factor if side else 1.0)
+        )
         if score > best_score:
             best, best_score, best_info = i, score, (xs, ys, slope, contrast, w)
     if best < 0:
@@ -96,9 +170,9 @@ def measure_brow(
     top = eye_top if eye_top is not None else box[3]
     ew = eye_w if eye_w is not None and eye_w > 0 else bw_box
     feats = {
-        "visible": ramp(length / bw_box, 0.3, 0.6) * ramp(contrast / t, 1.0, 2.0),
-        "inner_drop": float(np.clip(inner_drop, -0.7, 0.7)),
-        "arch": float(np.clip(-sag, -0.3, 0.4)),
-        "gap": float(np.clip((top - brow_y) / ew, -0.2, 1.5)),
+        "visible": ramp(length / bw_box, *p.vis_len) * ramp(contrast / t, *p.vis_contrast),
+        "inner_drop": float(np.clip(inner_drop, -p.max_drop, p.max_drop)),
+        "arch": float(np.clip(-sag, *p.arch_range)),
+        "gap": float(np.clip((top - brow_y) / ew, *p.gap_range)),
     }
     return feats, debug
