@@ -19,7 +19,7 @@ model alone dropped balanced accuracy from 0.80 (backend) to 0.45; scaling keeps
 ranking. Sigmoid (Platt, one map per class) by default, as STYLE.md and scikit-learn advise below
 1,000 calibration samples; ``temperature`` (one parameter, keeps the argmax) for tiny sets. Classes
 with fewer than 2 labelled images cannot be calibrated and are left out (recorded in ``summary``).
-Everything fitted is copied into ``harmony_eval.calibrated.RegionModel`` (JSON).
+Everything fitted is copied into ``harmony_eval.linear.LinearModel`` (JSON).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from harmony_eval.calibrated import RegionModel
+from harmony_eval.linear import LinearModel
 
 from .models import (  # noqa: F401  (re-exported: the fitting API lives in one place for callers)
     MODEL_INPUTS,
@@ -52,7 +52,7 @@ TARGET_MODEL = {"emotion": "face", "eyes": "eyes", "brows": "brows", "mouth": "m
 
 def _fit_kind(
     kind: str, named, y, *, model: str, label: str, opts: FitOptions, vocabulary=None
-) -> RegionModel:
+) -> LinearModel:
     if kind == "scaling":
         return fit_scaling_model(named, y, model=model, label=label, opts=opts, vocabulary=vocabulary)
     names = feature_names(named, model)
@@ -95,7 +95,7 @@ def cv_losses(
 
 def fit_model_kind(
     kind: str, named, y, *, model: str, label: str, opts: FitOptions, vocabulary=None
-) -> RegionModel:
+) -> LinearModel:
     """One candidate. Models that learn per class (``full``, ``sigmoid``) leave out classes of fewer
     than 2 images (recorded in ``summary``); ``scaling`` with ``none``/``temperature`` keeps all."""
     y = np.asarray(y, dtype=object)
@@ -145,7 +145,7 @@ def _name(c: tuple) -> str:
 def fit_model(
     named: Sequence[dict[str, float]], y: Sequence[str], *, model: str, label: str, opts: FitOptions,
     vocabulary: Sequence[str] | None = None,
-) -> RegionModel:  # fmt: skip
+) -> LinearModel:  # fmt: skip
     """The calibrated model of one target. ``opts.model`` / ``opts.method`` fix the kind / calibration;
     ``auto`` compares the matching ``CANDIDATES`` (kind, calibration and penalty) by cross-validated
     log loss (a proper score: right answers with honest confidence) and leaves the first one (the
@@ -192,7 +192,7 @@ def fit_model(
     return m
 
 
-def full_proba(m: RegionModel, X: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+def full_proba(m: LinearModel, X: np.ndarray, classes: Sequence[str]) -> np.ndarray:
     """``(N, len(classes))``: the model's probabilities placed in ``classes`` columns (0 elsewhere)."""
     p = m.predict_proba(X)
     out = np.zeros((X.shape[0], len(classes)))

@@ -1,5 +1,5 @@
 """The two kinds of calibrated model (see ``fit``), fitted with scikit-learn and copied into
-``harmony_eval.calibrated.RegionModel``: ``fit_full_model`` (standardised logistic regression over the
+``harmony_eval.linear.LinearModel``: ``fit_full_model`` (standardised logistic regression over the
 backend features, anchored on the backend's reading) and ``fit_scaling_model`` (the backend's reading
 with a probability calibration on top). ``FitOptions`` and the feature-matrix helpers live here too.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
-from harmony_eval.calibrated import RegionModel
+from harmony_eval.linear import LinearModel
 from harmony_eval.numerics import softmax
 
 #: model -> feature-name prefixes it reads (None = every feature of every region + quality)
@@ -120,7 +120,7 @@ def fit_estimator(
     X: np.ndarray, y: Sequence[str], opts: FitOptions, anchor: Sequence[int] = ()
 ) -> tuple[Any, Any, list[Any], dict[str, Any]]:
     """Fit with scikit-learn: ``(estimator, pipeline, calibrators, summary)``. ``estimator.predict_proba``
-    is the reference ``RegionModel.predict_proba`` must reproduce. ``y`` must hold 2+ classes with
+    is the reference ``LinearModel.predict_proba`` must reproduce. ``y`` must hold 2+ classes with
     2+ images each (``fit_model`` drops rarer classes first); ``anchor``: columns of the backend's
     log-probabilities (see ``AnchoredScaler``)."""
     from sklearn.calibration import CalibratedClassifierCV
@@ -164,7 +164,7 @@ def fit_estimator(
 
 def fit_full_model(
     X: np.ndarray, y: Sequence[str], *, model: str, label: str, features: list[str], opts: FitOptions
-) -> RegionModel:
+) -> LinearModel:
     """The ``full`` kind; ``X`` is ``(N, F)`` (NaN = missing), ``y`` the ``N`` labels."""
     if opts.method == "auto":  # called directly (not through fit_model's comparison): Platt's sigmoid
         opts = replace(opts, method="sigmoid")
@@ -197,7 +197,7 @@ def fit_full_model(
         calibration = {"method": "temperature", "beta": float(calibrators[0].beta_)}
     else:
         calibration = {"method": "none"}
-    return RegionModel(
+    return LinearModel(
         region=model, label=label, classes=[str(c) for c in est.classes_], features=list(features),
         impute=imputer.statistics_.tolist(), mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
         coef=lr.coef_.tolist(), intercept=lr.intercept_.tolist(), calibration=calibration, summary=summary,
@@ -243,10 +243,10 @@ _HOW = {
 
 def _scaling_region_model(
     model: str, label: str, classes: list[str], names: list[str], calibration, n: int
-) -> RegionModel:
+) -> LinearModel:
     k = len(classes)
     coef = [[-1.0, 1.0]] if k == 2 else np.eye(k).tolist()
-    return RegionModel(
+    return LinearModel(
         region=model, label=label, classes=list(classes), features=names, impute=[float(np.log(1.0 / k))] * k,
         mean=[0.0] * k, scale=[1.0] * k, coef=coef, intercept=[0.0] * len(coef), calibration=calibration,
         summary={"n": n, "calibration": _HOW[calibration["method"]]},
@@ -256,7 +256,7 @@ def _scaling_region_model(
 def fit_scaling_model(
     named: Sequence[dict[str, float]], y: Sequence[str], *, model: str, label: str, opts: FitOptions,
     vocabulary: Sequence[str] | None = None,
-) -> RegionModel:  # fmt: skip
+) -> LinearModel:  # fmt: skip
     """The ``scaling`` kind: the backend's reading with a probability calibration fitted on all images.
 
     ``none`` and ``temperature`` keep every emotion of ``vocabulary`` (one temperature ``beta``

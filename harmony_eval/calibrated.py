@@ -11,23 +11,16 @@ API (used by ``pipeline.Scorer`` for ``score --calibration FILE``)::
 others as the backend gave them. Models: ``face`` (fitted on whole-face ``emotion`` labels, over the
 features of every region: read it as the holistic reading), ``eyes``, ``brows``, ``mouth`` (fitted on
 region labels, over that region's features). A region the backend could not see (``probs`` None)
-stays None. Each model computes, for the named feature vector ``x`` (F,):
-
-    x  = x where known, else the training mean ("impute")    missing regions
-    z  = (x - mean) / scale                                  standardisation
-    d  = coef @ z + intercept                                (C,) multinomial logits; (1,) for 2 classes
-    p  = calibration(d)                                      sigmoid: p_k = 1 / (1 + exp(a_k d_k + b_k)),
-                                                             then p /= sum p (2 classes: p1, 1 - p1);
-                                                             temperature: softmax(beta * d);
-                                                             none: softmax(d) (sigmoid(d) for 2 classes)
-
+stays None. Each model is a ``linear.LinearModel`` (the one logistic-regression format, shared with the
+anatomy mapping): a standardised logistic regression over the named features, the training mean
+imputed for a region not found, then a probability calibration (sigmoid, temperature or none),
 exactly as scikit-learn's ``CalibratedClassifierCV`` over ``LogisticRegression`` (see
 ``calibration/fit.py``, which writes the file, and the round-trip tests). Feature names are
 ``"<region>:<backend feature name>"``, ``"<region>:logp_<emotion>"`` (log of the backend's
 probability, floored at 1e-4) and ``"quality:<name>"``; ``prediction_features`` builds them.
 
 File: JSON, ``{"format": "harmony_eval.calibration", "version": 1, "emotions": [...], "backend": ...,
-"models": {region: {...}}, "verdict_thresholds": {...}, "versions": {...}, "training": {...}}``.
+"models": {region: LinearModel.to_dict()}, "verdict_thresholds": {...}, "versions": {...}, "training": {...}}``.
 Floats are written with ``repr`` precision, so save -> load -> save is byte-identical. No pickle.
 """
 
@@ -41,12 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from .numerics import softmax
+from .linear import LinearModel, dumps, models_from_dict
 from .types import RegionPrediction
 
 FORMAT = "harmony_eval.calibration"
 VERSION = 1
-METHODS = ("sigmoid", "temperature", "none")
 _LOGP_FLOOR = 1e-4  # same floor as agreement.pool: a 0 from a backend must not become -inf
 
 
@@ -78,90 +70,9 @@ def prediction_features(
     return out
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow warnings
-
-
-@dataclass
-class RegionModel:
-    """One region's standardised logistic regression + its probability calibration."""
-
-    region: str
-    label: str  # the label column it was fitted on (emotion, eyes, brows, mouth)
-    classes: list[str]
-    features: list[str]
-    impute: list[float]
-    mean: list[float]
-    scale: list[float]
-    coef: list[list[float]]  # (C, F), or (1, F) for two classes
-    intercept: list[float]
-    calibration: dict[str, Any] = field(default_factory=lambda: {"method": "none"})
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        f, c = len(self.features), len(self.classes)
-        rows = 1 if c == 2 else c
-        shapes = {
-            "impute": len(self.impute), "mean": len(self.mean), "scale": len(self.scale),
-            "coef": (len(self.coef), len(self.coef[0]) if self.coef else 0), "intercept": len(self.intercept),
-        }  # fmt: skip
-        want = {"impute": f, "mean": f, "scale": f, "coef": (rows, f), "intercept": rows}
-        if c < 2 or shapes != want:
-            raise ValueError(
-                f"calibration model {self.region!r}: {c} classes and {f} features need shapes {want}, "
-                f"the file has {shapes}; refit it with `harmony-eval calibrate`"
-            )
-        method = self.calibration.get("method")
-        if method not in METHODS:
-            raise ValueError(
-                f"calibration model {self.region!r}: method {method!r}; expected one of {METHODS}"
-            )
-        self._arrays = (
-            np.asarray(self.impute, float), np.asarray(self.mean, float), np.asarray(self.scale, float),
-            np.asarray(self.coef, float), np.asarray(self.intercept, float),
-        )  # fmt: skip
-
-    def decision(self, X: np.ndarray) -> np.ndarray:
-        """``(N, F)`` raw features (NaN = missing) -> ``(N, C)`` logits, ``(N, 1)`` for two classes."""
-        impute, mean, scale, coef, intercept = self._arrays
-        X = np.where(np.isnan(X), impute, X)
-        return ((X - mean) / scale) @ coef.T + intercept
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """``(N, F)`` -> ``(N, C)`` calibrated probabilities, columns in ``classes`` order."""
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        d = self.decision(X)
-        cal = self.calibration
-        binary = len(self.classes) == 2
-        if cal["method"] == "sigmoid":
-            a, b = np.asarray(cal["a"], float), np.asarray(cal["b"], float)
-            p = _sigmoid(-(a * d + b))
-            if binary:
-                return np.column_stack([1.0 - p[:, 0], p[:, 0]])
-            s = p.sum(axis=1, keepdims=True)
-            return np.divide(p, s, out=np.full_like(p, 1.0 / p.shape[1]), where=s != 0)
-        if cal["method"] == "temperature":
-            logits = np.column_stack([-d[:, 0], d[:, 0]]) if binary else d
-            return softmax(float(cal["beta"]) * logits)
-        if binary:
-            p1 = _sigmoid(d[:, 0])
-            return np.column_stack([1.0 - p1, p1])
-        return softmax(d)
-
-    def vectorize(self, named: dict[str, float]) -> np.ndarray:
-        return np.array([named.get(f, np.nan) for f in self.features], dtype=float)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "region": self.region, "label": self.label, "classes": list(self.classes),
-            "features": list(self.features), "impute": _floats(self.impute), "mean": _floats(self.mean),
-            "scale": _floats(self.scale), "coef": [_floats(r) for r in self.coef],
-            "intercept": _floats(self.intercept), "calibration": self.calibration, "summary": self.summary,
-        }  # fmt: skip
-
-
-def _floats(xs) -> list[float]:
-    return [float(x) for x in xs]
+#: The calibration's name for its models: one format with the anatomy mapping (see ``linear``).
+RegionModel = LinearModel
+_FIX = "refit it with `harmony-eval calibrate`"
 
 
 @dataclass
@@ -255,7 +166,7 @@ class Calibration:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+        return dumps(self.to_dict())
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)
@@ -270,10 +181,7 @@ class Calibration:
             raise ValueError(f"{where}: not a harmony_eval calibration file (format {d.get('format')!r})")
         if d.get("version") != VERSION:
             raise ValueError(f"{where}: version {d.get('version')!r}, this harmony_eval reads {VERSION}")
-        models = {}
-        for region, m in d.get("models", {}).items():
-            known = set(RegionModel.__dataclass_fields__)
-            models[region] = RegionModel(**{k: v for k, v in m.items() if k in known})
+        models = models_from_dict(d.get("models", {}), where, _FIX)
         thresholds = d.get("verdict_thresholds") or {}
         _check_thresholds(thresholds, where)
         return cls(
