@@ -1,9 +1,9 @@
 """Shared helpers of the anatomy measurements: a face canvas at a fixed scale, stroke masks relative
 to the face's skin, component picking and curve fitting.
 
-All measurements run on the canvas: the face box (plus a margin) resized so the face is ``FACE_PX``
-wide. Lengths in the features are then fractions of the face width or of the part's own width, so a
-64 px thumbnail and a 1024 px render give the same numbers.
+All measurements run on the canvas: the face box (plus a margin) resized so the face is
+``Params.face_px`` wide. Lengths in the features are then fractions of the face width or of the
+part's own width, so a 64 px thumbnail and a 1024 px render give the same numbers.
 """
 
 from __future__ import annotations
@@ -16,15 +16,42 @@ import numpy as np
 from ...quality import ink_threshold, skin_colour, stroke_mask, to_lab
 from ...types import Box
 
-#: Width (px) of the face box on the canvas. 256 keeps a 5 px stroke of a 512 px face ~2.5 px wide and
-#: all measurements of one face under ~10 ms on one core.
-FACE_PX = 256
-_MARGIN = 0.25  # canvas margin around the face box (fraction of face size): brows/boxes can stick out
+
+@dataclass(frozen=True)
+class Params:
+    """The canvas's and the shared helpers' constants. The per-part constants (thresholds, windows,
+    which components to join) live in each part's module (``eyes.Params``, ...). Vary with
+    ``dataclasses.replace(PARAMS, ...)`` and pass it as ``p=``."""
+
+    # Canvas (:func:`make_canvas`).
+    #: Width (px) of the face box on the canvas. 256 keeps a 5 px stroke of a 512 px face ~2.5 px wide
+    #: and all measurements of one face under ~10 ms on one core.
+    face_px: int = 256
+    #: Canvas margin around the face box (share of the face size): brows and part boxes can stick out.
+    margin: float = 0.25
+    #: A face box narrower or shorter than this (image px) has nothing to measure: an error.
+    min_face_px: int = 4
+    #: Least canvas side (px), so the morphology below has pixels to work on.
+    min_canvas_px: int = 8
+    #: Black-hat kernel (px, ellipse): strokes up to ~8 px thick that are darker than their
+    #: surroundings, on skin or on hair alike (brows drawn over a fringe).
+    blackhat_kernel: int = 9
+    #: A face box ending this close (image px) to the image's bottom edge was cut there (a tight crop).
+    cut_bottom_px: int = 2
+
+    # Component picking (:func:`pick_components`).
+    #: Least reach (px) for joining pieces: a 1-2 px break in a thin stroke is always bridged.
+    join_min_px: float = 2.0
+
+
+PARAMS = Params()
+#: Kept for readers of the old name.
+FACE_PX = PARAMS.face_px
 
 
 @dataclass
 class Canvas:
-    """A face normalised to ``FACE_PX`` width. ``lab`` is ``(H, W, 3)`` float32 L*a*b*; ``skin`` the
+    """A face normalised to ``Params.face_px`` width. ``lab`` is ``(H, W, 3)`` float32 L*a*b*; ``skin`` the
     skin colour; ``t_dark`` the ink threshold (L* units); ``face`` the face box in canvas px."""
 
     lab: np.ndarray
@@ -65,23 +92,23 @@ class Canvas:
         )
 
 
-def make_canvas(image: np.ndarray, face_box: Box) -> Canvas:
-    """Cut ``face_box`` (plus margin) out of ``image`` (uint8 RGB ``(H, W, 3)`` or gray ``(H, W)``) and
-    resize it so the face is ``FACE_PX`` wide."""
+def make_canvas(image: np.ndarray, face_box: Box, p: Params = PARAMS) -> Canvas:
+    """Cut ``face_box`` (plus ``p.margin``) out of ``image`` (uint8 RGB ``(H, W, 3)`` or gray ``(H, W)``)
+    and resize it so the face is ``p.face_px`` wide."""
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     fx0, fy0, fx1, fy1 = (float(v) for v in face_box)
     fw, fh = fx1 - fx0, fy1 - fy0
-    if fw < 4 or fh < 4:
+    if fw < p.min_face_px or fh < p.min_face_px:
         raise ValueError(
-            f"`face_box` {face_box} is smaller than 4 px; expected (x0, y0, x1, y1) with x1 > x0"
+            f"`face_box` {face_box} is smaller than {p.min_face_px} px; expected (x0, y0, x1, y1) with x1 > x0"
         )
     h, w = image.shape[:2]
-    cx0, cy0 = int(max(0, fx0 - _MARGIN * fw)), int(max(0, fy0 - _MARGIN * fh))
-    cx1, cy1 = int(min(w, fx1 + _MARGIN * fw)), int(min(h, fy1 + _MARGIN * fh))
-    s = FACE_PX / fw
+    cx0, cy0 = int(max(0, fx0 - p.margin * fw)), int(max(0, fy0 - p.margin * fh))
+    cx1, cy1 = int(min(w, fx1 + p.margin * fw)), int(min(h, fy1 + p.margin * fh))
+    s = p.face_px / fw
     crop = image[cy0:cy1, cx0:cx1, :3]
-    out_w, out_h = max(8, round((cx1 - cx0) * s)), max(8, round((cy1 - cy0) * s))
+    out_w, out_h = max(p.min_canvas_px, round((cx1 - cx0) * s)), max(p.min_canvas_px, round((cy1 - cy0) * s))
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     lab = to_lab(cv2.resize(crop, (out_w, out_h), interpolation=interp))
     face = ((fx0 - cx0) * s, (fy0 - cy0) * s, (fx1 - cx0) * s, (fy1 - cy0) * s)
@@ -89,12 +116,11 @@ def make_canvas(image: np.ndarray, face_box: Box) -> Canvas:
     face_lab = lab[max(0, fi[1]) : fi[3], max(0, fi[0]) : fi[2]]
     skin = skin_colour(face_lab if face_lab.size else lab)
     lum = lab[:, :, 0]
-    # Black-hat (closing minus image) with a 9 px kernel: strokes up to ~8 px thick that are darker than
-    # their surroundings, on skin or on hair alike (brows drawn over a fringe).
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    # Black-hat (closing minus image): thin strokes darker than their surroundings (``p.blackhat_kernel``)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.blackhat_kernel, p.blackhat_kernel))
     blackhat = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, kernel)
     t_dark = ink_threshold(face_lab if face_lab.size else lab, skin)
-    return Canvas(lab, s, (cx0, cy0), face, skin, t_dark, blackhat, cut_bottom=fy1 >= h - 2)
+    return Canvas(lab, s, (cx0, cy0), face, skin, t_dark, blackhat, cut_bottom=fy1 >= h - p.cut_bottom_px)
 
 
 def region_mask(
@@ -109,16 +135,20 @@ def pick_components(
     mask: np.ndarray,
     centre: tuple[float, float],
     sigma: tuple[float, float],
-    min_area: int = 4,
-    join: tuple[float, float] = (0.4, 0.6),
-    edge: float = 0.3,
-    span: float = 0.2,
+    *,
+    min_area: int,
+    join: tuple[float, float],
+    edge: float,
+    span: float,
+    p: Params = PARAMS,
 ) -> np.ndarray:
     """The drawn part nearest ``centre``: the component with the best ``area * centrality`` (Gaussian
     in distance, ``sigma`` px), plus components within ``join`` (fractions of its width, height) of
     its box (broken strokes, lashes, a w-shaped mouth) that do not touch the window's edge. Components
     touching the window's edge (face outline, hair, a neighbouring part) count ``edge`` times, those
-    spanning it ``span * edge`` times (``span=0`` never picks them). Returns a uint8 0/1 mask, all zero when nothing is drawn.
+    spanning it ``span * edge`` times (``span=0`` never picks them). Components under ``min_area`` px
+    are noise. The caller gives these four: each part has its own (``eyes.Params``, ``mouth.Params``).
+    Returns a uint8 0/1 mask, all zero when nothing is drawn.
     """
     n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
@@ -140,7 +170,7 @@ def pick_components(
     if best < 0:
         return np.zeros_like(mask)
     bx, by, bw, bh, _ = stats[best]
-    jx, jy = max(2.0, join[0] * bw), max(2.0, join[1] * bh)
+    jx, jy = max(p.join_min_px, join[0] * bw), max(p.join_min_px, join[1] * bh)
     keep = [best]
     for i in range(1, n):
         x, y, cw, ch, area = stats[i]
