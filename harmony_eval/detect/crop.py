@@ -30,6 +30,8 @@ Parts come from the eye blobs (measured) and from anime face proportions (estima
 distance between eye centres, the mouth sits ~0.55-0.9 d below the eye line (measured on dev crops)
 and is looked for as a dark mark in that window, else placed at 0.7 d. Scores are low (<= 0.35) so
 that a real detector's face always ranks above a crop guess.
+
+Every number above is a field of :class:`Params` (these are its defaults).
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ import numpy as np
 
 from ..types import Face
 from ._geometry import clip_box
+from .crop_params import PARAMS, Params
 
-#: Working width in px: eyes of a tight crop are then ~15-40 px wide, well above the 3 px opening.
-WORK_WIDTH = 128
-#: Upper bound of the score of a crop face (animeface reports 0.5-1.0 likelihoods).
-MAX_SCORE = 0.35
+__all__ = ["MAX_SCORE", "PARAMS", "WORK_WIDTH", "CropDetector", "Params"]
+
+
+#: Kept for readers of the old names.
+WORK_WIDTH, MAX_SCORE = PARAMS.work_width, PARAMS.max_score
 
 
 @dataclass
@@ -71,74 +75,76 @@ class CropDetector:
 
     Args:
         min_aspect, max_aspect: accepted width / height range.
+        params: the test's measured constants (:class:`Params`).
     """
 
     name = "crop"
 
-    def __init__(self, min_aspect: float = 0.6, max_aspect: float = 1.7) -> None:
+    def __init__(self, min_aspect: float = 0.6, max_aspect: float = 1.7, params: Params = PARAMS) -> None:
         self.min_aspect = min_aspect
         self.max_aspect = max_aspect
+        self.params = params
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """At most one face for an RGB ``uint8 (H, W, 3)`` image, boxes in its pixels."""
         import cv2
 
+        p = self.params
         h, w = image.shape[:2]
         if not self.min_aspect <= w / h <= self.max_aspect:
             return []
-        s = WORK_WIDTH / w
+        s = p.work_width / w
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        g = cv2.resize(gray, (WORK_WIDTH, max(8, round(h * s))), interpolation=cv2.INTER_AREA)
-        if float(g.std()) < 12.0:  # blank or nearly uniform
+        g = cv2.resize(gray, (p.work_width, max(p.min_work_h, round(h * s))), interpolation=cv2.INTER_AREA)
+        if float(g.std()) < p.min_std:  # blank or nearly uniform
             return []
-        grad = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3))
-        if float((grad < 24.0).mean()) < 0.35:  # busy texture (noise, photo detail), not cel shading
+        k = p.sobel_ksize
+        grad = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=k), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=k))
+        if float((grad < p.flat_grad).mean()) < p.min_flat:  # busy texture, not cel shading
             return []
-        found = _find_eyes(g)
+        found = _find_eyes(g, p)
         if found is None:
             return []
         left, right, quality = found
-        return [_face_from_eyes(g, left, right, quality, 1.0 / s, image.shape, self.name)]
+        return [_face_from_eyes(g, left, right, quality, 1.0 / s, image.shape, self.name, p)]
 
 
-def _response(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eye evidence maps of ``g`` (uint8 ``(H, 128)``): black-hat ``bh`` and its blurred density ``dens``.
+def _response(g: np.ndarray, p: Params = PARAMS) -> tuple[np.ndarray, np.ndarray]:
+    """Eye evidence maps of ``g`` (uint8 ``(H, W)``): black-hat ``bh`` and its blurred density ``dens``.
 
-    black-hat = closing - image: how much darker a pixel is than its surroundings at a 31 px scale
-    (~1/4 of the width, an eye of a tight crop); hair masses bigger than that give little response.
-    A 3x3 opening then removes 1-2 px lines (hair strands, outlines), and a Gaussian (sigma 4 px)
-    turns the filled irises into the strongest peaks. Replicated borders keep the image edge from
-    looking like a dark frame.
+    black-hat = closing - image: how much darker a pixel is than its surroundings at the eye scale
+    (``p.eye_kernel``). An opening then removes thin lines, and a Gaussian turns the filled irises
+    into the strongest peaks. Replicated borders keep the image edge from looking like a dark frame.
     """
     import cv2
 
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (31, 31))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.eye_kernel, p.eye_kernel))
     bh = cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, k, borderType=cv2.BORDER_REPLICATE)
-    k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.line_open, p.line_open))
     bh = cv2.morphologyEx(bh, cv2.MORPH_OPEN, k3, borderType=cv2.BORDER_REPLICATE)
-    dens = cv2.GaussianBlur(bh.astype(np.float32), (0, 0), 4.0, borderType=cv2.BORDER_REPLICATE)
+    dens = cv2.GaussianBlur(bh.astype(np.float32), (0, 0), p.dens_sigma, borderType=cv2.BORDER_REPLICATE)
     return bh, dens
 
 
-def _peaks(dens: np.ndarray, radius: int) -> list[tuple[float, int, int]]:
+def _peaks(dens: np.ndarray, radius: int, p: Params = PARAMS) -> list[tuple[float, int, int]]:
     """Local maxima ``(value, x, y)`` of ``dens``, at least ``radius`` px apart, strongest first."""
     import cv2
 
     k = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    is_max = (cv2.dilate(dens, k) <= dens) & (dens > 0.2 * float(dens.max()))
+    is_max = (cv2.dilate(dens, k) <= dens) & (dens > p.peak_rel * float(dens.max()))
     ys, xs = np.nonzero(is_max)
     return sorted(((float(dens[y, x]), int(x), int(y)) for y, x in zip(ys, xs, strict=True)), reverse=True)
 
 
-def _blob_at(bh: np.ndarray, x: int, y: int, radius: int) -> _Blob | None:
-    """The dark blob around peak ``(x, y)``: the connected part of ``bh`` above half its local
-    maximum, inside a window of ``radius`` px."""
+def _blob_at(bh: np.ndarray, x: int, y: int, radius: int, p: Params = PARAMS) -> _Blob | None:
+    """The dark blob around peak ``(x, y)``: the connected part of ``bh`` above ``p.blob_rel`` of
+    its local maximum, inside a window of ``radius`` px."""
     import cv2
 
     H, W = bh.shape
     x0, y0, x1, y1 = max(0, x - radius), max(0, y - radius), min(W, x + radius + 1), min(H, y + radius + 1)
     win = bh[y0:y1, x0:x1]
-    mask = (win > 0.5 * float(win.max())).astype(np.uint8)
+    mask = (win > p.blob_rel * float(win.max())).astype(np.uint8)
     n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n < 2:
         return None
@@ -149,40 +155,45 @@ def _blob_at(bh: np.ndarray, x: int, y: int, radius: int) -> _Blob | None:
     return _Blob(x0 + bx, y0 + by, x0 + bx + bw, y0 + by + bhh, area, x0 + cents[i][0], y0 + cents[i][1])
 
 
-def _find_eyes(g: np.ndarray) -> tuple[_Blob, _Blob, float] | None:
+def _find_eyes(g: np.ndarray, p: Params = PARAMS) -> tuple[_Blob, _Blob, float] | None:
     """The best eye pair (viewer-left, viewer-right, quality in [0, 1]) or ``None``."""
     H, W = g.shape
-    bh, dens = _response(g)
-    peaks = [p for p in _peaks(dens, radius=int(0.1 * W)) if 0.12 * H <= p[2] <= 0.72 * H]
+    bh, dens = _response(g, p)
+    band_lo, band_hi = p.eye_band
+    peaks = [pk for pk in _peaks(dens, int(p.peak_sep * W), p) if band_lo * H <= pk[2] <= band_hi * H]
     # eyes of a tight crop are the darkest compact marks: text, a pattern or foliage give weaker or
-    # many equal peaks (text peaks ~35 vs eyes 100-200 on the dev crops)
-    peaks = [p for p in peaks[:6] if p[0] >= 50.0]
+    # many equal peaks
+    peaks = [pk for pk in peaks[: p.max_peaks] if pk[0] >= p.min_peak]
+    (dx_lo, dx_hi), (mid_lo, mid_hi) = p.pair_dx, p.pair_mid
+    radius = int(p.blob_radius * W)
     best: tuple[float, _Blob, _Blob] | None = None
     for i, pa in enumerate(peaks):
         for pb in peaks[i + 1 :]:
-            (va, xa, ya), (vb, xb, yb) = sorted((pa, pb), key=lambda p: p[1])
+            (va, xa, ya), (vb, xb, yb) = sorted((pa, pb), key=lambda pk: pk[1])
             dx, dy, mid = xb - xa, abs(yb - ya), (xa + xb) / 2
-            if not (0.2 * W <= dx <= 0.7 * W and dy <= 0.12 * H and 0.25 * W <= mid <= 0.75 * W):
+            if not (dx_lo * W <= dx <= dx_hi * W and dy <= p.pair_dy * H and mid_lo * W <= mid <= mid_hi * W):
                 continue
             weaker = min(va, vb)
-            others = [p[0] for p in peaks if p is not pa and p is not pb]
+            others = [pk[0] for pk in peaks if pk is not pa and pk is not pb]
             # both eyes among the strongest marks: hair clumps and the odd border can be as dark,
-            # but an eye weaker than half the strongest peak is a blush line or a shadow
-            if weaker < 0.5 * peaks[0][0]:
+            # but an eye much weaker than the strongest peak is a blush line or a shadow
+            if weaker < p.pair_weaker * peaks[0][0]:
                 continue
-            left, right = _blob_at(bh, xa, ya, int(0.2 * W)), _blob_at(bh, xb, yb, int(0.2 * W))
-            if left is None or right is None or not (_eye_shaped(left, W, H) and _eye_shaped(right, W, H)):
+            left, right = _blob_at(bh, xa, ya, radius, p), _blob_at(bh, xb, yb, radius, p)
+            if left is None or right is None:
                 continue
-            if max(left.area, right.area) > 3.5 * max(1, min(left.area, right.area)):
+            if not (_eye_shaped(left, W, H, p) and _eye_shaped(right, W, H, p)):
                 continue
-            if not _drawn_eyes(g, bh, left, right):
+            if max(left.area, right.area) > p.max_area_ratio * max(1, min(left.area, right.area)):
                 continue
-            if not _clear_gap(g, dens, left, right, weaker):
+            if not _drawn_eyes(g, bh, left, right, p):
                 continue
-            if not _light_between_and_below(g, left, right) or not _has_face_detail(g, left, right):
+            if not _clear_gap(g, dens, left, right, weaker, p):
+                continue
+            if not _light_between_and_below(g, left, right, p) or not _has_face_detail(g, left, right, p):
                 continue
             margin = max(0.0, 1.0 - (max(others) / weaker if others else 0.0))
-            q = 0.5 + 0.5 * margin - 0.15 * dy / (0.12 * H)
+            q = p.q_base + p.q_margin * margin - p.q_tilt * dy / (p.pair_dy * H)
             if best is None or q > best[0]:
                 best = (q, left, right)
     if best is None:
@@ -190,86 +201,88 @@ def _find_eyes(g: np.ndarray) -> tuple[_Blob, _Blob, float] | None:
     return best[1], best[2], float(min(1.0, max(0.0, best[0])))
 
 
-def _clear_gap(g: np.ndarray, dens: np.ndarray, left: _Blob, right: _Blob, weaker: float) -> bool:
-    """Between the eyes lies the nose bridge: no mark as strong as 0.8 of the weaker eye and few
-    lines (<= 20 % edge pixels; hair strands or a glasses bridge cross it on 3 of the dev crops).
-    This rejects two letters of a text line or two disks with others between them."""
+def _clear_gap(
+    g: np.ndarray, dens: np.ndarray, left: _Blob, right: _Blob, weaker: float, p: Params = PARAMS
+) -> bool:
+    """Between the eyes lies the nose bridge: no mark as strong as ``p.gap_mark`` of the weaker eye
+    and few lines (``p.gap_edges``). This rejects two letters of a text line or two disks with
+    others between them."""
     import cv2
 
     y0, y1 = min(left.y0, right.y0), max(left.y1, right.y1)
     x0, x1 = left.x1, right.x0
-    if x1 - x0 < 3:
+    if x1 - x0 < p.min_gap:
         return False
-    # the blurred map spills ~1 sigma past each eye: look at the middle 60 % of the gap only
-    m0, m1 = x0 + int(0.2 * (x1 - x0)), x1 - int(0.2 * (x1 - x0))
-    if float(dens[y0:y1, m0:m1].max()) >= 0.8 * weaker:
+    # the blurred map spills ~1 sigma past each eye: look at the middle of the gap only
+    m0, m1 = x0 + int(p.gap_trim * (x1 - x0)), x1 - int(p.gap_trim * (x1 - x0))
+    if float(dens[y0:y1, m0:m1].max()) >= p.gap_mark * weaker:
         return False
-    edges = cv2.Canny(g[y0:y1, x0:x1], 60, 120) > 0
-    return float(edges.mean()) <= 0.2
+    edges = cv2.Canny(g[y0:y1, x0:x1], *p.canny) > 0
+    return float(edges.mean()) <= p.gap_edges
 
 
-def _eye_detail(g: np.ndarray, bh: np.ndarray, b: _Blob) -> tuple[float, float]:
-    """``(contrast, holes)`` of one eye blob: luminance p97 - p10 inside its convex hull, and the
-    share of the hull that is not dark (catch-lights, the lighter lower iris, sclera between lashes).
-
-    Drawn anime eyes: contrast 65-230 (most 140+) and holes 0.15-0.5 on the dev crops; a filled
-    disk: holes 0.01-0.1 (only where another disk overlaps it).
-    """
+def _eye_detail(g: np.ndarray, bh: np.ndarray, b: _Blob, p: Params = PARAMS) -> tuple[float, float]:
+    """``(contrast, holes)`` of one eye blob: luminance percentile spread (``p.contrast_pct``) inside
+    its convex hull, and the share of the hull that is not dark (catch-lights, the lighter lower
+    iris, sclera between lashes)."""
     import cv2
 
     win = bh[b.y0 : b.y1, b.x0 : b.x1]
-    mask = (win > 0.5 * float(win.max())).astype(np.uint8)
+    mask = (win > p.blob_rel * float(win.max())).astype(np.uint8)
     cnts, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not cnts:
         return 0.0, 0.0
     hull = np.zeros_like(mask)
     cv2.drawContours(hull, [cv2.convexHull(max(cnts, key=cv2.contourArea))], -1, 1, -1)
     inside = g[b.y0 : b.y1, b.x0 : b.x1][hull > 0]
-    contrast = float(np.percentile(inside, 97) - np.percentile(inside, 10))
+    lo, hi = p.contrast_pct
+    contrast = float(np.percentile(inside, hi) - np.percentile(inside, lo))
     holes = float(((hull > 0) & (mask == 0)).sum()) / max(1, int(hull.sum()))
     return contrast, holes
 
 
-def _drawn_eyes(g: np.ndarray, bh: np.ndarray, left: _Blob, right: _Blob) -> bool:
+def _drawn_eyes(g: np.ndarray, bh: np.ndarray, left: _Blob, right: _Blob, p: Params = PARAMS) -> bool:
     """Both blobs look like drawn eyes (light marks inside a dark iris), not filled disks or letters."""
-    (c1, h1), (c2, h2) = _eye_detail(g, bh, left), _eye_detail(g, bh, right)
-    return min(c1, c2) >= 60.0 and max(h1, h2) >= 0.12 and (h1 + h2) / 2 >= 0.15
+    (c1, h1), (c2, h2) = _eye_detail(g, bh, left, p), _eye_detail(g, bh, right, p)
+    holes_ok = max(h1, h2) >= p.eye_holes_max and (h1 + h2) / 2 >= p.eye_holes_mean
+    return min(c1, c2) >= p.eye_contrast and holes_ok
 
 
-def _eye_shaped(b: _Blob, W: int, H: int) -> bool:
-    """An iris-and-lashes blob: 6-42 % of the width, not a line, not a hair band."""
+def _eye_shaped(b: _Blob, W: int, H: int, p: Params = PARAMS) -> bool:
+    """An iris-and-lashes blob of eye size, not a line, not a hair band."""
+    (w_lo, w_hi), (h_lo, h_hi), (a_lo, a_hi) = p.eye_w, p.eye_h, p.eye_aspect
     return (
-        0.06 * W <= b.w <= 0.42 * W
-        and 0.04 * H <= b.h <= 0.45 * H
-        and 0.25 <= b.h / b.w <= 2.0
-        and b.area >= 0.2 * b.w * b.h
+        w_lo * W <= b.w <= w_hi * W
+        and h_lo * H <= b.h <= h_hi * H
+        and a_lo <= b.h / b.w <= a_hi
+        and b.area >= p.eye_fill * b.w * b.h
     )
 
 
-def _has_face_detail(g: np.ndarray, left: _Blob, right: _Blob) -> bool:
+def _has_face_detail(g: np.ndarray, left: _Blob, right: _Blob, p: Params = PARAMS) -> bool:
     """Some drawn lines outside the eyes (hair, outline, nose, mouth): two dots alone are no face."""
     import cv2
 
-    edges = cv2.Canny(g, 60, 120) > 0
+    edges = cv2.Canny(g, *p.canny) > 0
     for b in (left, right):
         edges[b.y0 : b.y1, b.x0 : b.x1] = False
-    return float(edges.mean()) >= 0.01
+    return float(edges.mean()) >= p.min_detail
 
 
-def _light_between_and_below(g: np.ndarray, left: _Blob, right: _Blob) -> bool:
+def _light_between_and_below(g: np.ndarray, left: _Blob, right: _Blob, p: Params = PARAMS) -> bool:
     """Nose bridge between the eyes and cheeks below them are light, flat skin."""
     H, W = g.shape
     eye_lum = float(np.median(np.concatenate([_region(g, left).ravel(), _region(g, right).ravel()])))
     y0, y1 = int(min(left.y0, right.y0)), int(max(left.y1, right.y1))
     gap = g[y0:y1, left.x1 : right.x0]
-    if gap.size and float(np.median(gap)) < eye_lum + 25:
+    if gap.size and float(np.median(gap)) < eye_lum + p.gap_lighter:
         return False
     d = right.cx - left.cx
-    cy0, cy1 = y1, int(min(H, y1 + 0.3 * d))
+    cy0, cy1 = y1, int(min(H, y1 + p.cheek_depth * d))
     cheeks = g[cy0:cy1, int(left.x0) : int(right.x1)]
-    if cheeks.size < 16:
+    if cheeks.size < p.min_cheek_px:
         return False
-    return float(np.median(cheeks)) >= max(100.0, eye_lum + 35)
+    return float(np.median(cheeks)) >= max(p.cheek_min, eye_lum + p.cheek_lighter)
 
 
 def _region(g: np.ndarray, b: _Blob) -> np.ndarray:
@@ -277,41 +290,55 @@ def _region(g: np.ndarray, b: _Blob) -> np.ndarray:
 
 
 def _face_from_eyes(
-    g: np.ndarray, left: _Blob, right: _Blob, quality: float, k: float, shape: tuple, name: str
+    g: np.ndarray,
+    left: _Blob,
+    right: _Blob,
+    quality: float,
+    k: float,
+    shape: tuple,
+    name: str,
+    p: Params = PARAMS,
 ) -> Face:
     """Face, eye and mouth boxes in image pixels (``k`` = image px per working px)."""
     d = right.cx - left.cx
     mx, ey = (left.cx + right.cx) / 2, (left.cy + right.cy) / 2
-    # the black-hat blob is the dark iris and lashes; the drawn eye (white sclera, lower lid) extends
-    # ~25 % further each side and ~35 % further up and down on the dev crops
+    # the black-hat blob is the dark iris and lashes; the drawn eye extends further (``p.eye_grow``)
     parts = {}
+    gx, gy = p.eye_grow
     for nm, b in (("left_eye", left), ("right_eye", right)):
-        ex, eyy = 0.25 * b.w, 0.35 * b.h
+        ex, eyy = gx * b.w, gy * b.h
         parts[nm] = clip_box(((b.x0 - ex) * k, (b.y0 - eyy) * k, (b.x1 + ex) * k, (b.y1 + eyy) * k), shape)
-    mouth = _find_mouth(g, mx, max(left.y1, right.y1), d)
+    mouth = _find_mouth(g, mx, max(left.y1, right.y1), d, p)
     parts["mouth"] = clip_box(tuple(v * k for v in mouth), shape)
-    # a tight crop: face = the anime head proportions around the eyes (face ~2.3 d wide, forehead
-    # ~1.1 d above the eye line, chin ~1.3 d below), clipped to the image, which usually is all of it
-    face = clip_box(((mx - 1.15 * d) * k, (ey - 1.1 * d) * k, (mx + 1.15 * d) * k, (ey + 1.3 * d) * k), shape)
+    # a tight crop: face = the anime head proportions around the eyes, clipped to the image, which
+    # usually is all of it
+    hw, up, down = p.face_half_w * d, p.face_up * d, p.face_down * d
+    face = clip_box(((mx - hw) * k, (ey - up) * k, (mx + hw) * k, (ey + down) * k), shape)
     parts = {n: b for n, b in parts.items() if b is not None}
-    return Face(box=face, score=MAX_SCORE * (0.5 + 0.5 * quality), detector=name, parts=parts)
+    score = p.max_score * (p.score_base + (1 - p.score_base) * quality)
+    return Face(box=face, score=score, detector=name, parts=parts)
 
 
-def _find_mouth(g: np.ndarray, mx: float, eye_bottom: float, d: float) -> tuple[float, float, float, float]:
+def _find_mouth(
+    g: np.ndarray, mx: float, eye_bottom: float, d: float, p: Params = PARAMS
+) -> tuple[float, float, float, float]:
     """Mouth box in working px: the darkest mark in the window below the eyes, else the typical spot."""
     import cv2
 
     H, W = g.shape
-    x0, x1 = int(max(0, mx - 0.4 * d)), int(min(W, mx + 0.4 * d))
-    y0, y1 = int(min(H, eye_bottom + 0.25 * d)), int(min(H, eye_bottom + 0.95 * d))
+    x0, x1 = int(max(0, mx - p.mouth_half_w * d)), int(min(W, mx + p.mouth_half_w * d))
+    top, bottom = p.mouth_win
+    y0, y1 = int(min(H, eye_bottom + top * d)), int(min(H, eye_bottom + bottom * d))
     win = g[y0:y1, x0:x1]
-    if win.size >= 16:
-        bh = cv2.morphologyEx(win, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15)))
-        ys, xs = np.nonzero(bh > max(30.0, 0.5 * float(bh.max())))
-        if len(xs) >= 4:
-            bx0, bx1 = np.percentile(xs, [2, 98])
-            by0, by1 = np.percentile(ys, [2, 98])
-            pad = 0.08 * d
+    if win.size >= p.min_mouth_win:
+        kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.mouth_kernel, p.mouth_kernel))
+        bh = cv2.morphologyEx(win, cv2.MORPH_BLACKHAT, kern)
+        ys, xs = np.nonzero(bh > max(p.mouth_dark, p.mouth_rel * float(bh.max())))
+        if len(xs) >= p.min_mouth_px:
+            bx0, bx1 = np.percentile(xs, p.mouth_pct)
+            by0, by1 = np.percentile(ys, p.mouth_pct)
+            pad = p.mouth_pad * d
             return (x0 + bx0 - pad, y0 + by0 - pad, x0 + bx1 + pad, y0 + by1 + pad)
-    cy = eye_bottom + 0.55 * d
-    return (mx - 0.25 * d, cy - 0.15 * d, mx + 0.25 * d, cy + 0.15 * d)
+    cy = eye_bottom + p.mouth_guess_below * d
+    hx, hy = p.mouth_guess_half
+    return (mx - hx * d, cy - hy * d, mx + hx * d, cy + hy * d)
