@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import agreement
+from .measure import with_measurement
 from .types import REGIONS, Face, FaceInput, RegionPrediction
 from .verdict import VerdictConfig, compute_flags, decide, reason
 
@@ -54,6 +55,7 @@ class Prepared:
     error: str | None = None
     target: str | None = None
     predict_s: float = 0.0  # backend seconds charged to this image (set by the driver)
+    measurement: Any = None  # measure.Measurement of faces[0] (the measurement stage, in prepare)
 
 
 def _r(x: float | None) -> float | None:
@@ -132,6 +134,7 @@ class Scorer:
         )
         self._detectors = None
         self._backend = None
+        self._measure = None
 
     @classmethod
     def from_run(cls, run_dir: str | Path, **overrides: Any) -> Scorer:
@@ -148,7 +151,7 @@ class Scorer:
 
     # -- lazily built stages (not pickled to workers) -------------------------------------------
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_detectors": None, "_backend": None}
+        return {**self.__dict__, "_detectors": None, "_backend": None, "_measure": None}
 
     @property
     def detectors(self):
@@ -166,6 +169,17 @@ class Scorer:
             options = self.settings.region_backend.options_for(self.backend_name)
             self._backend = get_backend(self.backend_name, **options)
         return self._backend
+
+    @property
+    def measure_stage(self):
+        """The measurement stage (``harmony_eval.measure``); it caches in the run's cache folder
+        where the backend batches in the main process (one shard a batch; see ``measure``)."""
+        if getattr(self, "_measure", None) is None:
+            from .measure import MeasureStage
+
+            root = None if self.batch_in_worker else self.settings.region_backend.clip_embed_cache
+            self._measure = MeasureStage(root)
+        return self._measure
 
     @property
     def batch_in_worker(self) -> bool:
@@ -206,6 +220,9 @@ class Scorer:
             prep.faces, prep.detector = find_faces(prep.image, self.detectors)
             if prep.faces:
                 prep.regions = face_regions(prep.faces[0], prep.image.shape)
+                prep.measurement = self.measure_stage.measure(
+                    FaceInput(prep.image, prep.faces[0], prep.regions, prep.key)
+                )
         except Exception as e:
             prep.error = f"{path}: face detection failed ({type(e).__name__}: {e})"
             prep.metadata["traceback"] = traceback.format_exc(limit=5)
@@ -218,7 +235,15 @@ class Scorer:
         if not todo:
             return out
         inputs = [FaceInput(batch[i].image, batch[i].faces[0], batch[i].regions, batch[i].key) for i in todo]
+        for i, inp in zip(todo, inputs, strict=True):  # measured in prepare, unless built elsewhere
+            batch[i].measurement = inp.measurement = batch[i].measurement or self.measure_stage.measure(inp)
         preds = self.backend.predict(inputs, self.emotions)
+        if not self.batch_in_worker:
+            self.measure_stage.store(inp.measurement for inp in inputs)
+        # the stage's quality for every backend (same flags whatever reads the face), and its
+        # measurements as anat_* features where the backend does not carry them itself
+        anat = not getattr(self.backend, "reads_measurements", False)
+        preds = [with_measurement(p, inp.measurement, anat) for p, inp in zip(preds, inputs, strict=True)]
         for i, pred in zip(todo, preds, strict=True):
             if self.descriptors:
                 pred = with_descriptors(pred, batch[i].image, batch[i].regions)

@@ -7,7 +7,7 @@ Images are ``numpy.uint8`` arrays of shape ``(H, W, 3)``, RGB.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -68,12 +68,15 @@ class RegionPrediction:
 
 @dataclass
 class FaceInput:
-    """One face handed to a region backend: the image, the face and its region boxes."""
+    """One face handed to a region backend: the image, the face and its region boxes, and what the
+    measurement stage measured on it (``harmony_eval.measure.Measurement``; ``None`` when a caller
+    built the input by hand: a backend that needs it measures then)."""
 
     image: np.ndarray
     face: Face
     regions: dict[str, Box | None]
     key: str = ""  # content hash of the image, for caches
+    measurement: Any = None
 
 
 @runtime_checkable

@@ -73,11 +73,17 @@ class CountingEncoder:
 
 
 def test_predict_shapes_and_distributions(model, faces):
+    from harmony_eval.measure import MeasureStage, feature_names, with_measurement
+
     b = backend(model)
-    preds = b.predict(faces, EMOTIONS)
-    assert len(preds) == len(faces)
+    bare = b.predict(faces, EMOTIONS)
+    assert len(bare) == len(faces)
+    assert all(not p.quality for p in bare)  # quality is the measurement stage's, not this backend's
+    # as the pipeline does: the stage's measurements and quality join the CLIP features
+    measured = MeasureStage().measure_batch(faces)
+    preds = [with_measurement(p, m, True) for p, m in zip(bare, measured, strict=True)]
     d = TINY_CFG["embed_dim"]
-    for p in preds:
+    for p, q in zip(preds, bare, strict=True):
         assert set(p.probs) == set(REGIONS)  # every contract region, face included
         for r in REGIONS:
             assert list(p.probs[r]) == EMOTIONS  # vocabulary order kept
@@ -86,7 +92,9 @@ def test_predict_shapes_and_distributions(model, faces):
             anat = [n for n in names if n.startswith("anat_")]
             assert p.features[r].shape == (len(names),) == (d + len(EMOTIONS) + len(anat),)
             assert names[d : d + len(EMOTIONS)] == [f"zs_{e}" for e in EMOTIONS]  # one zero-shot score each
-            assert bool(anat) == (r in ("eyes", "brows", "mouth"))  # drawn anatomy always rides along
+            assert bool(anat) == (r in ("eyes", "brows", "mouth"))  # drawn anatomy rides along
+            assert anat == [f"anat_{n}" for n in feature_names().get(r, [])]
+            assert not any(n.startswith("anat_") for n in q.feature_names[r])  # the backend reads crops only
             assert np.linalg.norm(p.features[r][:d]) == pytest.approx(1.0, abs=1e-5)  # normalised embedding
         assert 0.0 <= p.quality["sharpness"] <= 1.0
         assert (
@@ -269,4 +277,5 @@ def test_calibrate_fits_a_linear_probe_per_region_on_clip_embeddings(tmp_path):
     for region in ("eyes", "brows", "mouth"):
         feats = cal.models[region].features
         assert any(f.startswith(f"{region}:emb") for f in feats), region  # the CLIP crop embedding
+        assert any(f.startswith(f"{region}:anat_") for f in feats), region  # the measurement stage's
         assert "weak_labels" in cal.models[region].summary

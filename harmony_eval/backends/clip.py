@@ -18,8 +18,6 @@ again after new prompts or a new calibration does not run the image encoder.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -157,9 +155,6 @@ class ClipBackend:
         root = o["clip_embed_cache"]
         self.cache = EmbeddingCache(root, self.clip.model_id) if root else None
         self.text_cache = EmbeddingCache(root, self.clip.model_id + "|text") if root else None
-        # anatomy measurements (5-15 ms a face) are cached too: without them a rescore from the
-        # embedding cache was 40x faster than the first run, 126 of its 134 ms spent measuring
-        self.anatomy_cache = EmbeddingCache(root, f"anatomy:{_anatomy_fingerprint()}") if root else None
         self._weights: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
         self.stats = {"encoder_calls": 0, "crops_encoded": 0, "crops_cached": 0, "texts_encoded": 0}
 
@@ -241,17 +236,16 @@ class ClipBackend:
         return out
 
     def predict(self, batch: list[FaceInput], emotions: list[str]) -> list[RegionPrediction]:
-        """One ``RegionPrediction`` per input: probs for every region with a box, features, quality.
+        """One ``RegionPrediction`` per input: probs for every region with a box, and features.
 
-        ``features[r]`` = CLIP embedding + zero-shot scores, then (eyes, brows, mouth) the anatomy
-        backend's measurements of the region as ``anat_<name>``: the calibrated classifier always
-        gets the drawn anatomy, CLIP on top. ``quality`` is the anatomy backend's, so that both
-        backends raise the same missing_eyes / missing_mouth / blurry flags.
+        ``features[r]`` = CLIP embedding + zero-shot scores. The drawn-part measurements
+        (``anat_*`` features) and ``quality`` are the measurement stage's (``harmony_eval.measure``),
+        added by the pipeline for every backend alike; this backend only reads crops.
         """
         emotions = resolve_emotions(list(emotions))
         weights = self.zero_shot_weights(emotions)
         preds = []
-        for inp, emb, anat in zip(batch, self.embed(batch), self.anatomy(batch), strict=True):
+        for emb in self.embed(batch):
             probs: dict[str, dict[str, float] | None] = dict.fromkeys(REGIONS)
             feats, fnames = {}, {}
             for r, e in emb.items():
@@ -260,102 +254,5 @@ class ClipBackend:
                 probs[r] = {k: float(v) for k, v in zip(emotions, p, strict=True)}
                 feats[r] = np.concatenate([e, sims]).astype(np.float64)
                 fnames[r] = [f"emb{j}" for j in range(e.shape[0])] + [f"zs_{k}" for k in emotions]
-                if anat is not None and r in anat[0]:
-                    feats[r] = np.concatenate([feats[r], anat[0][r]])
-                    fnames[r] = fnames[r] + [f"anat_{n}" for n in anat[1][r]]
-            quality = anat[2] if anat is not None else _quality(inp)
-            preds.append(RegionPrediction(probs, feats, fnames, quality))
+            preds.append(RegionPrediction(probs, feats, fnames))
         return preds
-
-    def anatomy(self, batch: list[FaceInput]) -> list[_Anatomy | None]:
-        """The anatomy measurements of every face, as float32 (what the cache holds, so that a first
-        run and a rescore give identical features); from the cache when it has them."""
-        keys = [_face_key(inp) for inp in batch]
-        found = self.anatomy_cache.get(keys) if self.anatomy_cache is not None else {}
-        out, new = [], {}
-        for inp, k in zip(batch, keys, strict=True):
-            if k in found:
-                out.append(_unpack_anatomy(found[k]))
-                continue
-            a = _anatomy(inp)
-            if a is not None and all(q in a[2] for q in _QUALITY):
-                new[k] = _pack_anatomy(a)
-                a = _unpack_anatomy(new[k])
-            out.append(a)
-        if self.anatomy_cache is not None:
-            self.anatomy_cache.put(new)
-        return out
-
-
-_Anatomy = tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, float]]
-_QUALITY = ("sharpness", "eyes_visible", "mouth_visible")  # what the verdict flags read
-
-
-def _face_key(inp: FaceInput) -> str:
-    img_key = inp.key or image_key(inp.image)
-    boxes = sorted((k, tuple(v) if v is not None else None) for k, v in inp.regions.items())
-    return f"{img_key}|{tuple(inp.face.box)}|{boxes}"
-
-
-def _anatomy_fingerprint() -> str:
-    """sha1 of the anatomy backend's code and data: cached measurements die with any change."""
-    from .. import resources
-
-    root = Path(__file__).resolve().parents[1]
-    files = sorted((root / "backends" / "anatomy").glob("*.py")) + [root / "quality.py"]
-    files.append(resources.config_path("anatomy.json"))
-    h = hashlib.sha1()
-    for f in files:
-        if f.is_file():
-            h.update(f.name.encode() + f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _pack_anatomy(a: _Anatomy) -> np.ndarray:
-    feats, names, quality = a
-    return np.concatenate([*(feats[r] for r in names), [quality[q] for q in _QUALITY]]).astype(np.float32)
-
-
-def _unpack_anatomy(v: np.ndarray) -> _Anatomy:
-    from .anatomy import FEATURE_NAMES
-
-    feats, i = {}, 0
-    for r, n in FEATURE_NAMES.items():
-        feats[r] = v[i : i + len(n)].astype(float)
-        i += len(n)
-    return (
-        feats,
-        {r: list(n) for r, n in FEATURE_NAMES.items()},
-        dict(zip(_QUALITY, map(float, v[i:]), strict=True)),
-    )
-
-
-def _anatomy(inp: FaceInput) -> tuple[dict[str, np.ndarray], dict[str, list[str]], dict[str, float]] | None:
-    """The anatomy backend's region measurements, names and quality for one face (5-15 ms; the
-    encoder takes ~100 ms per crop on CPU). None if that backend cannot measure this face."""
-    from .anatomy import FEATURE_NAMES, measure_face
-
-    try:
-        m = measure_face(inp)
-    except Exception as e:  # an odd face must not cost the CLIP reading; the pipeline logs nothing else
-        logging.getLogger(__name__).warning("anatomy measurement failed (%s: %s)", type(e).__name__, e)
-        return None
-    feats = {r: np.nan_to_num(np.asarray(v, dtype=float)) for r, v in m.features.items()}
-    return feats, {r: list(n) for r, n in FEATURE_NAMES.items()}, {k: float(v) for k, v in m.quality.items()}
-
-
-def _quality(inp: FaceInput) -> dict[str, float]:
-    """Fallback quality (sharpness, eyes / mouth drawn) when the anatomy measurement failed."""
-    try:
-        from .. import quality
-    except ImportError:  # quality.py is shared with the anatomy backend; absent = no flags from it
-        return {}
-    x0, y0, x1, y1 = inp.face.box
-    eyes = [inp.regions.get("left_eye"), inp.regions.get("right_eye")]
-    if not any(eyes):
-        eyes = [inp.regions.get("eyes")]
-    return {
-        "sharpness": quality.sharpness(inp.image[max(0, y0) : y1, max(0, x0) : x1]),
-        "eyes_visible": quality.eyes_visible(inp.image, inp.face.box, eyes),
-        "mouth_visible": quality.mouth_visible(inp.image, inp.face.box, inp.regions.get("mouth")),
-    }

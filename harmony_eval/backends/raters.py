@@ -77,6 +77,8 @@ class RatersBackend:
                 own = {k[len("anatomy_") :]: v for k, v in own.items()}
             self.backends[n] = _factory(resolved)(**own)
         self.name = "raters:" + "+".join(self.rater_names)
+        # a rater that reads the measurement stage's numbers carries them as its features already
+        self.reads_measurements = any(getattr(b, "reads_measurements", False) for b in self.backends.values())
 
     def predict(self, batch: list[FaceInput], emotions: list[str]) -> list[RegionPrediction]:
         """Every rater on the whole batch (each batches its own crops), then the pool per region."""
@@ -98,9 +100,9 @@ class RatersBackend:
                 for g, v in p.features.items():
                     feats[g] = np.concatenate([feats[g], v]) if g in feats else np.asarray(v, dtype=float)
                     names[g] = names.get(g, []) + [f"{n}:{x}" for x in p.feature_names.get(g, [])]
-            quality = next((p.quality for p in preds.values() if p.quality), {})
             raters = {n: dict(p.probs) for n, p in preds.items()}
-            out.append(RegionPrediction(probs, feats, names, dict(quality), raters))
+            # quality is the measurement stage's, set by the pipeline (the same whatever rates)
+            out.append(RegionPrediction(probs, feats, names, raters=raters))
         return out
 
 

@@ -17,7 +17,6 @@ labels; ``features["tags"]`` holds the face crop's tag probabilities (the row sh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import numpy as np
 from ..numerics import softmax
 from ..resources import emotions_table, load_yaml, prompts_dir, resolve_emotions
 from ..types import REGIONS, FaceInput, RegionPrediction
-from .clip import _quality, crop_square
+from .clip import crop_square
 from .tagger_model import DEFAULT_TAGGER, TaggerModelError, load_tagger
 
 __all__ = ["TaggerBackend", "TagMap", "TaggerModelError", "caption_tags", "load_tag_map"]
@@ -151,18 +150,15 @@ class TaggerBackend:
                 crops.append(
                     crop_square(inp.image, tuple(int(v) for v in box), margin if r == "face" else 0.15, size)
                 )
-        # quality (sharpness, eyes / mouth drawn: ~15 ms a face) runs beside the session, which
-        # releases the GIL: on a GPU it hides completely, on CPU it shares the cores
-        with ThreadPoolExecutor(1) as pool:
-            qualities = pool.submit(lambda: [_quality(inp) for inp in batch])
-            probs = self.tag_probs(crops) if crops else np.zeros((0, len(self._cols)), np.float32)
-            quality = qualities.result()
+        # quality (sharpness, eyes / mouth drawn) is the measurement stage's, run in prepare
+        # (harmony_eval.measure): the same for every backend, and off this process's time
+        probs = self.tag_probs(crops) if crops else np.zeros((0, len(self._cols)), np.float32)
         read: list[dict[str, np.ndarray]] = [{} for _ in batch]
         for (i, r), p in zip(jobs, probs, strict=True):
             read[i][r] = p
         names = [f"tag_{t}" for t in self.tagmap.tags]
         preds = []
-        for inp, got, qual in zip(batch, read, quality, strict=True):
+        for inp, got in zip(batch, read, strict=True):
             out: dict[str, dict[str, float] | None] = dict.fromkeys(REGIONS)
             feats, fnames = {}, {}
             face = got.get("face")
@@ -176,7 +172,7 @@ class TaggerBackend:
                 feats[r], fnames[r] = src.astype(np.float64), names
             if face is not None:
                 feats["tags"], fnames["tags"] = face.astype(np.float64), list(self.tagmap.tags)
-            preds.append(RegionPrediction(out, feats, fnames, qual))
+            preds.append(RegionPrediction(out, feats, fnames))
         return preds
 
 

@@ -168,6 +168,8 @@ class AnatomyBackend:
     """
 
     name = "anatomy"
+    #: Its features are the measurement stage's own numbers: the pipeline adds no ``anat_*`` copy.
+    reads_measurements = True
 
     def __init__(self, params: str | os.PathLike | None = None) -> None:
         self.params_path = params
@@ -185,7 +187,13 @@ class AnatomyBackend:
         return {e: float(v) for e, v in zip(emotions, p, strict=True)}
 
     def predict_one(self, inp: FaceInput, emotions: list[str]) -> RegionPrediction:
-        m = measure_face(inp)
+        """The readings of one face from its measurement: the pipeline's (``inp.measurement``,
+        see ``harmony_eval.measure``), else measured here (a ``FaceInput`` built by hand)."""
+        from ...measure import measure_one
+
+        m = inp.measurement if inp.measurement is not None else measure_one(inp)
+        if m.error:  # no measurement, no reading: the caller sees why rather than a made-up one
+            raise RuntimeError(f"anatomy backend: {m.error}")
         probs: dict[str, dict[str, float] | None] = dict.fromkeys(
             ("eyes", "left_eye", "right_eye", "brows", "mouth", "face")
         )
@@ -206,7 +214,7 @@ class AnatomyBackend:
             probs=probs,
             features={r: np.nan_to_num(v.astype(float)) for r, v in m.features.items()},
             feature_names={r: list(n) for r, n in FEATURE_NAMES.items()},
-            quality={k: float(v) for k, v in m.quality.items()},
+            quality=dict(m.quality),
         )
 
     def predict(self, batch: list[FaceInput], emotions: list[str]) -> list[RegionPrediction]:
