@@ -135,7 +135,7 @@ class LinearModel:
 
     def __post_init__(self) -> None:
         raw = {k: getattr(self, k) for k in _ORDER}
-        check_model({k: v for k, v in raw.items() if v is not None}, f"model {self.region or '(unnamed)'}")
+        check_model({k: v for k, v in raw.items() if v is not None}, f"models.{self.region or '(unnamed)'}")
         self._arrays = (
             np.asarray(self.mean if self.impute is None else self.impute, float), np.asarray(self.mean, float),
             np.asarray(self.scale, float), np.asarray(self.coef, float), np.asarray(self.intercept, float),
@@ -246,14 +246,14 @@ def models_from_dict(d: Any, where: str, fix: str = "") -> dict[str, LinearModel
     its name (or empty, then set to it)."""
     if not isinstance(d, Mapping):
         raise ValueError(
-            f"{where}.models: expected an object {{region: model}}, got {type(d).__name__}{_tail(fix)}"
+            f"{where}: models: expected an object {{region: model}}, got {type(d).__name__}{_tail(fix)}"
         )
     out = {}
     for name, m in d.items():
-        model = LinearModel.from_dict(m, f"{where}.models.{name}", fix)
+        model = LinearModel.from_dict(m, f"{where}: models.{name}", fix)
         if model.region not in ("", name):
             raise ValueError(
-                f"{where}.models.{name}.region is {model.region!r}; it must be {name!r}{_tail(fix)}"
+                f"{where}: models.{name}.region is {model.region!r}; it must be {name!r}{_tail(fix)}"
             )
         model.region = name
         out[name] = model

@@ -216,7 +216,7 @@ def test_backend_refuses_other_backends_options():
 
 def test_params_json_round_trip_is_exact(tmp_path):
     params = load_params()
-    params["coef"]["mouth"][1][2] = 0.1 + 0.2  # a float with a long repr
+    params.models["mouth"].coef[1][2] = 0.1 + 0.2  # a float with a long repr
     path = tmp_path / "p.json"
     save_params(params, path)
     back = load_params(path)
@@ -225,17 +225,17 @@ def test_params_json_round_trip_is_exact(tmp_path):
 
 
 def test_bad_params_file_names_the_problem(tmp_path):
-    params = load_params()
-    params["std"]["eyes"] = params["std"]["eyes"][:-1]
+    params = load_params().to_dict()
+    params["models"]["eyes"]["scale"] = params["models"]["eyes"]["scale"][:-1]
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(params))
-    with pytest.raises(ValueError, match=r"std\['eyes'\]"):
+    with pytest.raises(ValueError, match=r"bad.json: models.eyes.scale has shape \(10,\), expected \(11,\)"):
         load_params(path)
 
 
 def test_subset_vocabulary_takes_matching_rows_and_renormalises():
     params = load_params()
-    x = np.array(params["mean"]["mouth"]) + np.array(params["std"]["mouth"]) * 0.7
+    x = np.array(params.models["mouth"].mean) + np.array(params.models["mouth"].scale) * 0.7
     full = region_probs(params, "mouth", x, ALL)
     sub = region_probs(params, "mouth", x, ["sad", "happy"])
     expect = full[[2, 1]] / full[[2, 1]].sum()
@@ -254,7 +254,7 @@ def test_fit_params_recovers_a_separable_toy_problem():
     guess = [FOUR[int(np.argmax(region_probs(params, "mouth", row, FOUR)))] for row in x]
     assert np.mean([g == t for g, t in zip(guess, labels, strict=True)]) > 0.97  # separable
     # neutral had no example: it gets an intercept below the others, so it is rarely chosen
-    assert params["intercept"]["mouth"][0] < min(params["intercept"]["mouth"][1:])
+    assert params.models["mouth"].intercept[0] < min(params.models["mouth"].intercept[1:])
 
 
 def test_measure_face_handles_only_group_boxes():

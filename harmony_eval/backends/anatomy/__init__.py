@@ -175,7 +175,7 @@ class AnatomyBackend:
         self.params_path = params
         self.params = load_params(params)
         for region, names in FEATURE_NAMES.items():
-            got = self.params["feature_names"].get(region)
+            got = self.params.feature_names.get(region)
             if got != names:
                 raise ValueError(
                     f"`params` {params or 'config/anatomy.json'}: feature_names[{region!r}] is "
