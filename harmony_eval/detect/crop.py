@@ -74,15 +74,17 @@ class CropDetector:
     """Says "this whole image is one anime face" when the eye layout test passes (see module doc).
 
     Args:
-        min_aspect, max_aspect: accepted width / height range.
+        min_aspect, max_aspect: accepted width / height range (default: ``params``').
         params: the test's measured constants (:class:`Params`).
     """
 
     name = "crop"
 
-    def __init__(self, min_aspect: float = 0.6, max_aspect: float = 1.7, params: Params = PARAMS) -> None:
-        self.min_aspect = min_aspect
-        self.max_aspect = max_aspect
+    def __init__(
+        self, min_aspect: float | None = None, max_aspect: float | None = None, params: Params = PARAMS
+    ) -> None:
+        self.min_aspect = params.min_aspect if min_aspect is None else min_aspect
+        self.max_aspect = params.max_aspect if max_aspect is None else max_aspect
         self.params = params
 
     def detect(self, image: np.ndarray) -> list[Face]:

@@ -16,6 +16,10 @@ class Params:
     Vary with ``dataclasses.replace(PARAMS, ...)`` and pass it as ``CropDetector(params=...)``."""
 
     # Working copy and the whole-image tests (:meth:`CropDetector.detect`).
+    #: Accepted width / height of the image: roughly square, a tight crop, not a full-body sprite or
+    #: a banner.
+    min_aspect: float = 0.6
+    max_aspect: float = 1.7
     #: Working width (px): eyes of a tight crop are then ~15-40 px wide, well above the 3 px opening.
     work_width: int = 128
     #: Least working height (px).
