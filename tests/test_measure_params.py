@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 from functools import cache
 
 import numpy as np
@@ -53,6 +54,18 @@ def test_params_are_frozen_and_have_a_default_instance(mod):
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(p, field, 0)  # a measurement constant changes only through replace(), never in place
     assert dataclasses.replace(p) == p  # the defaults are plain values, comparable and copyable
+
+
+@pytest.mark.parametrize("mod", PARAM_MODULES, ids=lambda m: m.__name__)
+def test_every_field_is_read_by_its_module(mod):
+    # a field no function reads would be a knob that turns nothing
+    src = inspect.getsource(mod)
+    unread = [
+        f.name
+        for f in dataclasses.fields(mod.Params)
+        if not re.search(r"\b(p|params|PARAMS)\." + f.name + r"\b", src)
+    ]
+    assert unread == []
 
 
 def test_eye_openness_line_moves_the_closed_reading():
