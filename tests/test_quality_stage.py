@@ -174,3 +174,22 @@ def test_failed_measurement_keeps_quality_and_anatomy_says_why(monkeypatch):
     assert set(m.quality) == {"sharpness"} and m.quality["sharpness"] > 0.5  # crisp lines; no part guesses
     with pytest.raises(RuntimeError, match="anatomy backend: measurement failed .*odd face"):
         anatomy.AnatomyBackend().predict([inp], EMOTIONS)
+
+
+def test_quality_constants_are_one_frozen_params():
+    import dataclasses
+
+    from harmony_eval import quality
+
+    img, boxes = render_face_info("happy", "happy", "happy", size=256, seed=8)
+    x0, y0, x1, y1 = boxes["face"]
+    crop = np.asarray(img)[y0:y1, x0:x1]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quality.PARAMS.ratio_mid = 3.0  # shared by every caller: a tuning run passes its own
+    crisp = quality.sharpness(crop)
+    assert crisp > 0.9  # clean line art
+    # the same crop judged against a far stricter line (r of 60 for 0.5; clean art is 10-29) reads soft
+    assert quality.sharpness(crop, dataclasses.replace(quality.PARAMS, ratio_mid=60.0)) < 0.5 < crisp
+    assert quality.width_visibility(10, 10) == pytest.approx(1 - np.exp(-1.4))  # 0.75 at the least width
+    steep = dataclasses.replace(quality.PARAMS, visibility_k=2.8)
+    assert quality.width_visibility(10, 10, steep) == pytest.approx(1 - np.exp(-2.8))
