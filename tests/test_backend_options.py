@@ -29,3 +29,18 @@ def test_the_raters_pass_the_tagger_only_its_own_keys_and_it_checks_them() -> No
     # the anatomy rater's options do not reach the tagger (no TypeError for them) ...
     with pytest.raises(TypeError, match="'tagger_crop'"):  # ... but a misspelt tagger key does
         get_backend("raters", raters="anatomy,tagger", anatomy_params=None, tagger_crop="regions")
+
+
+@pytest.mark.parametrize("key", ["bogus", "clip_model", "margin"])
+def test_the_raters_refuse_a_key_no_rater_reads(key: str) -> None:
+    # 'clip_model' with raters anatomy,tagger: no rater would read it, so it must not be dropped
+    with pytest.raises(TypeError, match=f"unknown option '{key}' for raters anatomy,tagger"):
+        get_backend("raters", raters="anatomy,tagger", **{key: "x"})
+
+
+def test_the_raters_pass_their_own_prefixed_keys_on() -> None:
+    from harmony_eval.backends.tagger_model import TaggerModelError
+
+    # past the key check: the tagger itself gets tagger_model and says the file is missing
+    with pytest.raises(TaggerModelError, match="no-such-tagger"):
+        get_backend("raters", raters="anatomy,tagger", tagger_model="/no-such-tagger", anatomy_params=None)

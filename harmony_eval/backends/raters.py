@@ -70,8 +70,15 @@ class RatersBackend:
         self.rater_names = parse_raters(raters)
         self.weights = parse_weights(rater_weights, self.rater_names)
         self.backends = {}
-        for n in self.rater_names:
-            resolved = resolve_backend_name(n, options)
+        resolved_names = {n: resolve_backend_name(n, options) for n in self.rater_names}
+        prefixes = tuple(r + "_" for r in resolved_names.values())
+        unused = [k for k in options if not k.startswith(prefixes)]
+        if unused:  # a key no rater reads would be dropped unseen (a misspelling, or a backend not asked for)
+            raise TypeError(
+                f"unknown option {unused[0]!r} for raters {','.join(self.rater_names)}: each rater reads "
+                f"only options with its own prefix ({', '.join(p + '*' for p in prefixes)})"
+            )
+        for n, resolved in resolved_names.items():
             own = {k: v for k, v in options.items() if k.startswith(resolved + "_")}
             if resolved == "anatomy":  # its factory takes `params`, the CLI says `anatomy_params`
                 own = {k[len("anatomy_") :]: v for k, v in own.items()}
