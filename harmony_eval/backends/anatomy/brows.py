@@ -12,6 +12,14 @@
 
 Brows are found on the canvas's black-hat image (local darkness), so a brow drawn over hair is
 found as well as one on skin.
+
+Tried and dropped, judged leave-one-source-out: where no component passes, trace the best path
+through the black-hat that moves at most one row per column (it crosses steep strands, cannot
+follow them; a small cost per row step, smooth within 0.03 of its length, above the eye's top).
+It finds the layered dev character's brows drawn across its fringe, but brow readings right
+(default / learned reader; afc, permissive, seraphina, zundamon) went 26/66, 13/41, 15/33, 17/27
+and 26/66, 12/41, 12/33, 17/27 -> 23, 12, 15, 9 and 22, 20, 13, 9: the found brows sit high above
+the eyes and the mapping reads them happy or surprised.
 """
 
 from __future__ import annotations
