@@ -132,7 +132,8 @@ def run_suggest(
 ) -> Path:
     """Score the images under ``images`` (a folder or a scored run) and write ``OUT/suggested.csv``:
     the ``n`` unlabelled ones whose labels would teach the readers most (``suggest.suggest_order``),
-    as a labels CSV ready to fill in. Images already in ``labels`` are skipped (and count as covered)."""
+    as a labels CSV ready to fill in. Images already in ``labels`` are skipped (and count as covered);
+    their face labels fit the reader whose uncertainty ranks the rest (no labels: diversity only)."""
     from harmony_eval.calibrated import prediction_features
     from harmony_eval.resources import resolve_emotions
 
@@ -147,9 +148,11 @@ def run_suggest(
     if not files:
         raise ValueError(f"--images {images}: no images found to suggest from")
     done: set[str] = set()
+    face_labels: dict[str, str | None] = {}
     if labels is not None:
         lab = read_labels(labels, root, vocab, ignore_unknown=True)
         done = {str(Path(str(r["file"])).resolve()) for r in lab.rows}
+        face_labels = {str(Path(str(r["file"])).resolve()): r.get("emotion") for r in lab.rows}
     scorer, items = score_images(
         files,
         backend=backend,
@@ -162,7 +165,11 @@ def run_suggest(
     pw = scorer.config.pool_weights
     named = [prediction_features(s.pred, vocab, pw) if s.ok else None for s in items]
     labelled = [i for i, f in enumerate(files) if str(Path(f).resolve()) in done]
-    order = suggest_order([s.row for s in items], named, n, labelled, scorer.config.thresholds)
+    # the labels given so far fit the reader whose uncertainty ranks the rest (none: cold start)
+    order = suggest_order(
+        [s.row for s in items], named, n, labelled, scorer.config.thresholds,
+        labels=[face_labels.get(str(Path(files[i]).resolve())) for i in labelled], emotions=vocab,
+    )  # fmt: skip
     return write_suggestions(Path(out) / "suggested.csv", files, [s.row for s in items], order, root)
 
 

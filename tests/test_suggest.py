@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from harmony_eval.suggest import informativeness, rank_rows
@@ -91,3 +92,77 @@ def test_default_thresholds_are_the_packaged_verdict_config():
     rows = [row(harmony=h, target=str(h)) for h in (0.95, 0.41, 0.71, 0.2)]
     assert rank_rows(rows) == rank_rows(rows, VerdictConfig.load().thresholds)
     assert rank_rows([]) == []
+
+
+# --- calibrate --suggest (calibration.suggest): cold start by diversity, then the fitted reader ---
+
+
+def _ok(face: str = "happy", p: float = 0.4) -> dict:
+    return {"status": "ok", "probs": onehot(face, p), "regions": {}, "scores": {}, "harmony": 0.5}
+
+
+def test_cold_start_takes_one_face_from_every_cluster_biggest_first():
+    from calibration.suggest import suggest_order
+
+    rng = np.random.default_rng(0)
+    centres, sizes = [(0, 0), (40, 0), (0, 40), (40, 40)], [10, 6, 4, 3]
+    named, blob = [], []
+    for b, ((x, y), n) in enumerate(zip(centres, sizes, strict=True)):
+        for _ in range(n):
+            named.append({"mouth:x": x + rng.normal(), "mouth:y": y + rng.normal()})
+            blob.append(b)
+    rows = [_ok() for _ in named]  # the tool reads all alike: one stratum, diversity alone decides
+    order = suggest_order(rows, named, n=4, emotions=E)
+    assert sorted(blob[i] for i in order) == [0, 1, 2, 3]  # every kind of face gets a label
+    assert blob[order[0]] == 0  # the biggest group first: its label teaches about the most faces
+    # the pick is the cluster's most typical face, not an outlier of it
+    first = np.array([[named[i]["mouth:x"], named[i]["mouth:y"]] for i in range(10)])
+    d = np.linalg.norm(first - first.mean(axis=0), axis=1)
+    assert d[order[0]] <= np.percentile(d, 50)
+
+
+def test_cold_start_shares_picks_over_what_the_tool_reads():
+    from calibration.suggest import cold_start
+
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(16, 3))
+    strata = ["happy"] * 12 + ["sad"] * 2 + ["angry"] * 2  # a skewed set: most faces read happy
+    picks = cold_start(Z, list(range(16)), 4, seed=0, strata=strata)
+    assert len(picks) == len(set(picks)) == 4
+    assert {strata[i] for i in picks} == {"happy", "sad", "angry"}
+    assert [strata[i] for i in picks].count("happy") == 2  # the biggest stratum gets the remainder
+
+
+def test_once_labelled_the_fitted_readers_unsure_faces_come_first():
+    from calibration.suggest import suggest_order
+
+    # two labelled classes far apart along x; candidates on each side and one in between
+    named = [{"mouth:x": x} for x in (-3.0, -2.9, 3.0, 2.9)] + [{"mouth:x": x} for x in (-3.1, 0.0, 3.1)]
+    labels = ["sad", "sad", "happy", "happy"]
+    rows = [_ok("happy", 0.9) for _ in named]  # the tool is sure of all: only the reader can tell
+    order = suggest_order(rows, named, n=2, labelled=[0, 1, 2, 3], labels=labels, emotions=E)
+    assert order[0] == 5  # between the two classes: the reader fitted on 4 labels is unsure there
+    assert set(order) <= {4, 5, 6}  # never a labelled image
+
+
+def test_suggested_order_reads_only_the_labels_of_faces_already_suggested():
+    from types import SimpleNamespace
+
+    from benchmarks.validity_curves import suggested_order
+
+    rng = np.random.default_rng(2)
+    named = [{"mouth:x": float(x), "mouth:y": float(y)} for x, y in rng.normal(size=(30, 2)) * 5]
+    truth = [E[i % 4] for i in range(30)]
+
+    def ds(labels):
+        items = [SimpleNamespace(row=_ok()) for _ in named]
+        return SimpleNamespace(items=items, named=named, emotions=list(E), label=lambda i, t: labels[i])
+
+    pool = list(range(30))
+    a = suggested_order(ds(truth), pool, [8, 16], seed=0)
+    assert sorted(a) == pool
+    other = [truth[i] if i in set(a[:8]) else "angry" for i in range(30)]  # unseen labels changed
+    b = suggested_order(ds(other), pool, [8, 16], seed=0)
+    assert a[:16] == b[:16]  # batch 2 was chosen knowing only batch 1's labels
+    flipped = suggested_order(ds(["neutral"] * 30), pool, [8, 16], seed=0)
+    assert flipped[:8] == a[:8]  # the cold start knows no label at all
