@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import validity
+from benchmarks import validity, validity_fit
 from benchmarks.validity_data import FIXTURE, FOUR, Case, mouth_swaps, permissive_cases
 
 
@@ -53,13 +53,13 @@ def test_mouth_swaps_take_the_mouth_from_another_emotion_of_the_same_character(t
 def test_held_out_fits_never_see_the_held_out_character(scored_fixture, monkeypatch):
     scorer, items = scored_fixture
     seen: list[set[str]] = []
-    real = validity.fit_reader
+    real = validity_fit.fit_reader
 
     def spy(train, groups, pool_weights, opts=None):
         seen.append({it.case.group for it in train})
         return real(train, groups, pool_weights, opts)
 
-    monkeypatch.setattr(validity, "fit_reader", spy)
+    monkeypatch.setattr(validity_fit, "fit_reader", spy)
     rows = validity.held_out_rows(items, "anatomy", scorer, "group")
     groups = sorted({it.case.group for it in items})
     assert len(seen) == len(groups)
@@ -116,6 +116,74 @@ def test_descriptors_see_the_mouth_shape_and_mark_missing_regions():
     assert np.isnan(a["eyes_desc"]).all()  # no eyes box: missing, imputed by the reader later
 
 
+def _face_rgb(emotion: str, seed: int = 0) -> np.ndarray:
+    from harmony_eval.testing.render import render_face
+
+    return np.asarray(render_face(emotion, emotion, emotion, size=256, seed=seed).convert("RGB"))
+
+
+BOXES = {"mouth": (96, 170, 160, 210), "eyes": (60, 95, 196, 135), "face": (0, 0, 256, 256)}
+
+
+@pytest.mark.parametrize("kind", ["hog", "lbp", "grey"])
+def test_every_descriptor_kind_has_its_declared_shape_and_ignores_a_brightness_shift(kind):
+    from harmony_eval.descriptors import SPECS, descriptor_length, descriptor_names, region_descriptors
+
+    # the drawing at 0.6 contrast over a grey floor, and a copy 40 levels darker (what a darker
+    # palette or a grey scan does): nothing clips, and no kind of descriptor must notice
+    img = (40 + 0.6 * _face_rgb("happy").astype(float)).round().astype(np.uint8)
+    dark = img - np.uint8(40)
+    a, b = region_descriptors(img, BOXES, kind), region_descriptors(dark, BOXES, kind)
+    names = descriptor_names(kind)
+    for g, spec in SPECS.items():
+        assert a[g].shape == (descriptor_length(spec, kind),) and len(names[g]) == a[g].size
+        assert names[g][0] == f"{kind}0"
+    for g in ("mouth_desc", "eyes_desc", "face_desc"):
+        assert np.isfinite(a[g]).all()
+        assert np.allclose(a[g], b[g], atol=0.02), g  # contrast stretch + the descriptor's own norm
+    assert np.isnan(a["brows_desc"]).all()  # no brows box: missing
+
+
+def test_lbp_histograms_and_grey_crops_are_normalised_and_see_the_mouth():
+    from harmony_eval.descriptors import LBP_POINTS, SPECS, _lbp_grid, region_descriptors
+
+    happy, sad = _face_rgb("happy"), _face_rgb("sad")
+    lbp = region_descriptors(happy, BOXES, "lbp")["mouth_desc"]
+    cells = lbp.reshape(-1, LBP_POINTS + 2)
+    assert len(cells) == np.prod(_lbp_grid(SPECS["mouth_desc"]))
+    assert np.allclose(cells.sum(axis=1), 1.0)  # one histogram of codes per cell
+    g = region_descriptors(happy, BOXES, "grey")["mouth_desc"]
+    assert abs(g.mean()) < 1e-9 and np.linalg.norm(g) == pytest.approx(1.0)
+    for kind in ("lbp", "grey"):  # a smile and a frown must differ more than two renders of one smile
+        a = region_descriptors(happy, BOXES, kind)["mouth_desc"]
+        b = region_descriptors(_face_rgb("happy"), BOXES, kind)["mouth_desc"]
+        c = region_descriptors(sad, BOXES, kind)["mouth_desc"]
+        assert np.linalg.norm(a - c) > 10 * np.linalg.norm(a - b) + 1e-6, kind
+
+
+def test_unknown_descriptor_kind_is_refused():
+    from harmony_eval.descriptors import region_descriptors
+
+    with pytest.raises(ValueError, match="'sift'.*hog"):
+        region_descriptors(_face_rgb("happy"), BOXES, "sift")
+
+
+def test_with_kind_swaps_only_the_crop_descriptors(scored_fixture):
+    from benchmarks.validity_fit import reader_kind, with_kind
+
+    scorer, items = scored_fixture
+    kinds = [reader_kind(r) for r in ("anatomy+lbp", "grey", "anatomy", "default")]
+    assert kinds == ["lbp", "grey", "hog", "hog"]  # readers without descriptors: the pipeline's
+    lbp = with_kind(items, "lbp", scorer)
+    it, new = next((a, b) for a, b in zip(items, lbp, strict=True) if a.named)
+    desc = {k for k in new.named if k.split(":", 1)[0].endswith("_desc")}
+    assert desc and all(k.split(":", 1)[1].startswith("lbp") for k in desc)
+    rest = {k: v for k, v in it.named.items() if not k.split(":", 1)[0].endswith("_desc")}
+    assert {k: new.named[k] for k in rest} == rest  # anatomy measurements and readings untouched
+    mouth = [k for k in desc if k.startswith("mouth_desc:")]
+    assert new.scored.pred.features["mouth_desc"].size == len(mouth)
+
+
 def _drawn_dataset(tmp_path, n_per: int):
     from calibration.evaluate import Dataset
     from calibration.features import score_images
@@ -143,6 +211,15 @@ def test_more_drawn_labels_do_not_make_the_reader_worse(tmp_path):
     assert lc["mean"][2] >= lc["mean"][1]  # nested label sets, fixed test split
     lo, hi = lc["ci95"][2]
     assert lo <= lc["mean"][2] <= hi
+    # the same in --suggest order (cold start, then the reader fitted on the first batch)
+    from benchmarks.validity_curves import suggested_order
+    from calibration.curve import split
+
+    pool, test = split(ds, 0.3, 0)
+    order = suggested_order(ds, pool, [8, 22], seed=0)
+    assert sorted(order) == pool and not set(order) & set(test)  # never a test face
+    sc = learning_curve(ds, FitOptions(model="full", method="temperature"), sizes=[8, 22], order=order)
+    assert sc["repeats"] == 1 and sc["mean"][2] >= sc["mean"][1]
 
 
 @pytest.mark.shared_data

@@ -1,0 +1,187 @@
+"""The readers ``benchmarks.validity`` compares, and how each is fitted without the unit it is judged on.
+
+    scorer, items = score_cases(cases, tmp)                    # the uncalibrated pipeline, once
+    items = with_kind(items, "lbp", scorer)                     # the same faces, other crop descriptors
+    rows = held_out_rows(items, "anatomy+lbp", scorer, "source")
+
+A reader is a set of feature groups (prefix before ":" of ``prediction_features`` names) and a crop
+descriptor kind (``harmony_eval.descriptors.KINDS``): ``hog``, ``lbp``, ``grey`` read only the crop
+descriptors, ``anatomy+<kind>`` the anatomy measurements too, ``anatomy`` the measurements alone.
+Each is what ``harmony-eval calibrate`` fits (``calibration.fit.fit_model``, the same code): a face
+model on the face labels and one model per region on region labels where a source has them
+(zundamon) and on the face label otherwise (a weak label: a face labelled happy is taken to have
+happy eyes, brows and mouth). ``default`` is the shipped reader as is, ``default+T`` with one
+temperature fitted on the other sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.validity_data import FOUR, ROOT, Case, mouth_swaps
+from harmony_eval.descriptors import DEFAULT_KIND, KINDS
+
+REGION_MODELS = ("eyes", "brows", "mouth")
+ANATOMY = ("eyes", "left_eye", "right_eye", "brows", "mouth", "pooled", "quality")
+DESC = ("eyes_desc", "brows_desc", "mouth_desc", "face_desc")
+#: reader -> feature groups it reads (None: the shipped reading, nothing fitted)
+READERS: dict[str, tuple[str, ...] | None] = {
+    "default": None,
+    "default+T": ("pooled",),
+    "anatomy": ANATOMY,
+    **{kind: DESC for kind in KINDS},
+    **{f"anatomy+{kind}": ANATOMY + DESC for kind in KINDS},
+}
+
+
+def reader_kind(reader: str) -> str:
+    """The crop descriptor kind ``reader`` reads (the pipeline's default for readers reading none)."""
+    last = reader.rsplit("+", 1)[-1]
+    return last if last in KINDS else DEFAULT_KIND
+
+
+@dataclass
+class Item:
+    case: Case
+    scored: Any  # calibration.features.Scored
+    named: dict[str, float] | None
+
+
+def score_cases(
+    cases: list[Case], tmp: Path, workers: int = 2, progress: bool = True
+) -> tuple[Any, list[Item]]:
+    """Score every case with the uncalibrated anatomy pipeline (no targets), then add mouth-swapped
+    copies of the sprite sources (boxes from this detection) and score those too."""
+    from calibration.features import score_images
+    from harmony_eval.calibrated import prediction_features
+
+    opts: dict[str, Any] = {}
+    mp = ROOT.parent / "shared" / "models" / "face_landmarker.task"
+    if mp.is_file():
+        opts["mediapipe_model"] = str(mp)
+    scorer, scored = score_images(
+        [c.path for c in cases], backend="anatomy", emotions=FOUR, workers=workers, progress=progress, **opts
+    )
+    boxes = {s.file: s.prep.regions.get("mouth") for s in scored if s.ok}
+    sprites = [c for c in cases if c.source in ("permissive", "seraphina")]
+    swaps = mouth_swaps(sprites, {k: v for k, v in boxes.items() if v}, tmp)
+    if swaps:
+        _, more = score_images(
+            [c.path for c in swaps],
+            backend="anatomy",
+            emotions=FOUR,
+            workers=workers,
+            progress=progress,
+            **opts,
+        )
+        cases, scored = cases + swaps, scored + more
+    pw = scorer.config.pool_weights
+    items = [
+        Item(c, s, prediction_features(s.pred, FOUR, pw) if s.ok else None)
+        for c, s in zip(cases, scored, strict=True)
+    ]
+    return scorer, items
+
+
+def with_kind(items: list[Item], kind: str, scorer) -> list[Item]:
+    """``items`` whose crop descriptors are of ``kind`` instead of the pipeline's: each image is
+    loaded again as the pipeline loads it and described on the boxes that detection found."""
+    from harmony_eval.calibrated import prediction_features
+    from harmony_eval.descriptors import descriptor_names, region_descriptors
+    from harmony_eval.imageio import load_image
+
+    if kind == DEFAULT_KIND:
+        return items
+    names = descriptor_names(kind)
+    out = []
+    for it in items:
+        s = it.scored
+        if not s.ok:
+            out.append(it)
+            continue
+        rgb = load_image(it.case.path, max_pixels=scorer.max_pixels, min_side=1).rgb
+        feats = region_descriptors(rgb, s.prep.regions, kind)
+        pred = replace(
+            s.pred,
+            features={**s.pred.features, **feats},
+            feature_names={**s.pred.feature_names, **{g: names[g] for g in feats}},
+        )
+        named = prediction_features(pred, FOUR, scorer.config.pool_weights)
+        out.append(Item(it.case, replace(s, pred=pred), named))
+    return out
+
+
+def _select(named: dict[str, float], groups: tuple[str, ...]) -> dict[str, float]:
+    return {k: v for k, v in named.items() if k.split(":", 1)[0] in groups}
+
+
+def region_label(c: Case, region: str) -> str | None:
+    """The true region label where the source has one, else the face label (weak)."""
+    return c.regions.get(region) or c.label
+
+
+def fit_reader(train: list[Item], groups: tuple[str, ...], pool_weights: dict, opts=None):
+    """A ``Calibration`` with a face model and region models fitted on ``train`` (originals and swaps
+    with labels), reading only ``groups``: what ``harmony-eval calibrate`` fits from these labels."""
+    from calibration.fit import FitOptions, fit_model
+    from harmony_eval.calibrated import Calibration
+
+    opts = opts or FitOptions(model="full", method="temperature")
+    models = {}
+    face = [it for it in train if it.named and it.case.label and it.case.kind == "original"]
+    models["face"] = fit_model(
+        [_select(it.named, groups) for it in face], [it.case.label for it in face],
+        model="face", label="emotion", opts=opts, vocabulary=FOUR,
+    )  # fmt: skip
+    for r in REGION_MODELS:
+        rows = [it for it in train if it.named and region_label(it.case, r) and it.scored.pred.probs.get(r)]
+        if len({region_label(it.case, r) for it in rows}) < 2:
+            continue
+        models[r] = fit_model(
+            [_select(it.named, groups) for it in rows], [region_label(it.case, r) for it in rows],
+            model=r, label=r, opts=opts, vocabulary=FOUR,
+        )  # fmt: skip
+    return Calibration(emotions=list(FOUR), models=models, backend="anatomy", pool_weights=dict(pool_weights))
+
+
+def fit_temperature(train: list[Item], pool_weights: dict):
+    """The default reader with one temperature on its whole-face reading, fitted on ``train``'s face
+    labels (``fit_scaling_model``, as ``calibrate --model scaling --method temperature``): it never
+    changes which emotion is on top, only how sure the reading claims to be."""
+    from calibration.fit import FitOptions, fit_scaling_model
+    from harmony_eval.calibrated import Calibration
+
+    face = [it for it in train if it.named and it.case.label and it.case.kind == "original"]
+    m = fit_scaling_model(
+        [it.named for it in face], [it.case.label for it in face], model="face", label="emotion",
+        opts=FitOptions(model="scaling", method="temperature"), vocabulary=FOUR,
+    )  # fmt: skip
+    return Calibration(
+        emotions=list(FOUR), models={"face": m}, backend="anatomy", pool_weights=dict(pool_weights)
+    )
+
+
+def held_out_rows(items: list[Item], reader: str, scorer, unit: str) -> list[dict]:
+    """Each item's output row from ``reader`` fitted without the item's ``unit`` (source or group).
+    ``items`` must carry ``reader_kind(reader)`` descriptors (``with_kind``)."""
+    from calibration.features import rescore
+
+    if READERS[reader] is None:
+        return [it.scored.row for it in items]
+    temperature_only = reader == "default+T"
+    rows: list[dict | None] = [None] * len(items)
+    keys = sorted({getattr(it.case, unit) for it in items})
+    for k in keys:
+        test = [i for i, it in enumerate(items) if getattr(it.case, unit) == k]
+        train = [it for it in items if getattr(it.case, unit) != k]
+        cal = (
+            fit_temperature(train, scorer.config.pool_weights)
+            if temperature_only
+            else fit_reader(train, READERS[reader], scorer.config.pool_weights)
+        )
+        for i in test:
+            s = items[i].scored
+            rows[i] = rescore(scorer, s, cal.apply(s.pred, FOUR)) if s.ok else s.row
+    return rows  # type: ignore[return-value]
