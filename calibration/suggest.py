@@ -189,7 +189,10 @@ def _greedy(
     out = list(out)
     left = np.array([i not in set(out) for i in cand])
     if covered:
-        d = np.min(np.linalg.norm(Z[cand][:, None, :] - Z[covered][None, :, :], axis=2), axis=1)
+        from sklearn.metrics import pairwise_distances
+
+        # (candidates x covered) distances only: the broadcast difference would hold x F floats more
+        d = pairwise_distances(Z[cand], Z[covered]).min(axis=1)
     else:
         d = np.full(len(cand), np.inf)
     while len(out) < n and left.any():
