@@ -84,6 +84,22 @@ def test_figures_are_computed_from_the_rows(scored_fixture):
     )
 
 
+def test_the_shipped_reader_card_quotes_what_the_fixture_measures(scored_fixture):
+    """The out-of-source figure every uncalibrated run prints (config/readers.json) is the default
+    reader's on the bundled sprites: a change to the reader that moves it must update the card."""
+    from harmony_eval.resources import config_path
+
+    card = json.loads(config_path("readers.json").read_text(encoding="utf-8"))["readers"]["anatomy"]
+    oos = card["out_of_source"]
+    _, items = scored_fixture
+    f = validity.figures(items, [it.scored.row for it in items], n_boot=50)
+    assert oos["sources"] == ["permissive"] and oos["n"] == f["n"]
+    assert oos["balanced_accuracy"] == pytest.approx(f["ba4"], abs=0.005), (
+        "the default reader moved on the permissive sprites: re-measure with `python -m benchmarks.validity` "
+        "and update config/readers.json out_of_source"
+    )
+
+
 def test_validity_command_on_the_fixture(tmp_path, capsys):
     out = tmp_path / "v.json"
     rc = validity.main(["--shared", str(tmp_path / "absent"), "--readers", "default,default+T", "--bootstrap", "50",
