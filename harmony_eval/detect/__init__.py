@@ -36,8 +36,9 @@ DEFAULT_CASCADE: tuple[str, ...] = ("animeface", "mediapipe", "crop")
 
 @dataclass(frozen=True)
 class Fallback:
-    """Second looks when the whole image gave no face (``benchmarks/detection.py``, sets ``tall``
-    and ``chin``: each source's sprites on a 2.5 x taller canvas, and cut at the chin).
+    """Second looks when the whole image gave no face (``benchmarks/face_finding.py``, stress sets
+    ``tall`` / ``body``: each source's sprites on a 2.5 x taller canvas, or with the body below the
+    chin stretched 2.5 x).
 
     - ``tol``: a pixel is drawn when a channel differs from the background (median of the top, left
       and right edges) by more than this; anti-aliased edges and JPEG noise stay under it.
@@ -45,12 +46,15 @@ class Fallback:
       (a sprite with empty canvas around it: its face is a small share of the long side).
     - ``tall`` / ``top``: content taller than ``tall`` x its width is a standing figure: also try
       its top ``top`` x its width (the head and shoulders).
+    - ``min_side``: no second look on an image, or a crop, under this many px a side (a guard, not
+      a measured line: no face the detectors can read fits in it).
     """
 
     tol: int = 12
     min_shrink: float = 0.8
     tall: float = 1.5
     top: float = 1.0
+    min_side: int = 16
 
 
 FALLBACK = Fallback()
@@ -205,7 +209,7 @@ def _cascade(image: np.ndarray, detectors: list[Detector]) -> list[Face]:
 
 def _second_looks(image: np.ndarray, fb: Fallback | None) -> list[Box]:
     """Crops to run the cascade on when the whole image gave nothing (see :class:`Fallback`)."""
-    if fb is None or min(image.shape[:2]) < 16:
+    if fb is None or min(image.shape[:2]) < fb.min_side:
         return []
     box = content_box(image, fb.tol)
     if box is None:
@@ -214,9 +218,9 @@ def _second_looks(image: np.ndarray, fb: Fallback | None) -> list[Box]:
     x0, y0, x1, y1 = box
     cw, ch = x1 - x0, y1 - y0
     out = []
-    if cw * ch < fb.min_shrink * w * h and min(cw, ch) >= 16:
+    if cw * ch < fb.min_shrink * w * h and min(cw, ch) >= fb.min_side:
         out.append(box)
-    if ch > fb.tall * cw and cw >= 16:
+    if ch > fb.tall * cw and cw >= fb.min_side:
         out.append((x0, y0, x1, y0 + int(round(fb.top * cw))))
     return out
 
