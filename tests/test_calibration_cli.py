@@ -70,7 +70,10 @@ def test_calibrate_end_to_end_then_score_with_it(labelled, tmp_path):
     cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
     # eyes and brows have no label column: their readers learn from the face labels (weak labels)
     assert set(cal["models"]) == {"face", "mouth", "eyes", "brows"}
-    assert "weak_labels" in cal["models"]["eyes"]["summary"] and "weak_labels" not in cal["models"]["mouth"]["summary"]
+    assert (
+        "weak_labels" in cal["models"]["eyes"]["summary"]
+        and "weak_labels" not in cal["models"]["mouth"]["summary"]
+    )
     assert set(cal["verdict_thresholds"]) == {
         "perfect_harmony",
         "broken_harmony",

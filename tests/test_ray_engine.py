@@ -26,7 +26,13 @@ NO_RAY = "Ray is not installed: pip install 'harmony-eval[ray]'"
 def ray_cluster():
     ray = pytest.importorskip("ray", reason=NO_RAY)
     pytest.importorskip("ray.data", reason=NO_RAY)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", object_store_memory=200 * 2**20)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        object_store_memory=200 * 2**20,
+    )
     # Actors must unpickle the FlakyScorer defined here; tests/ is not on their sys.path.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray
