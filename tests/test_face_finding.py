@@ -1,0 +1,48 @@
+"""The face-finding benchmark's stress variants and grid checks (benchmarks.face_finding): each variant
+keeps the true face where it says, and the grid counts catch a second face in a tile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.face_finding import VARIANTS, grid_false, grid_tiles, variant
+
+
+def _face_image() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    img = np.full((300, 200, 3), 240, np.uint8)
+    box = (60, 40, 140, 120)
+    img[box[1] : box[3], box[0] : box[2]] = (30, 60, 200)  # a distinct patch marks the face
+    return img, box
+
+
+@pytest.mark.parametrize("kind", VARIANTS)
+def test_every_variant_keeps_the_face_inside_its_returned_box(kind: str) -> None:
+    img, box = _face_image()
+    out, (x0, y0, x1, y1) = variant(kind, img, box)
+    assert 0 <= x0 < x1 <= out.shape[1] and 0 <= y0 < y1 <= out.shape[0]
+    centre = out[(y0 + y1) // 2, (x0 + x1) // 2].astype(int)
+    assert abs(centre - (30, 60, 200)).max() < 40  # the marked patch is under the box's centre
+    if kind in ("tall", "body"):
+        assert out.shape[0] > 1.5 * img.shape[0]  # the figure got taller below the face
+    if kind in ("chin", "tight"):
+        assert y1 == out.shape[0]  # the close-up is cut inside the face, above its chin
+        assert max(out.shape[:2]) == 640  # close-ups are shown large, as a frame-filling sprite
+
+
+def test_grid_tiles_reads_the_period_and_grid_false_counts_doubles_and_misfits() -> None:
+    tile = 64
+    img = np.full((4 * tile, 4 * tile, 3), 255, np.uint8)
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        for j in range(4):  # textured tiles, plain 4-px gutters
+            img[i * tile + 4 : (i + 1) * tile, j * tile + 4 : (j + 1) * tile] = rng.integers(
+                0, 256, (60, 60, 3)
+            )
+    assert grid_tiles(img) == tile
+    one_each = [
+        (j * tile + 8, i * tile + 8, j * tile + 56, i * tile + 56) for i in range(2) for j in range(2)
+    ]
+    assert grid_false(one_each, tile) == 0
+    assert grid_false([*one_each, (10, 10, 40, 40)], tile) == 1  # a second face in the first tile
+    assert grid_false([(0, 0, 8, 8)], tile) == 1  # far smaller than a tile
