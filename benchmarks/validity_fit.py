@@ -49,6 +49,13 @@ class Item:
     named: dict[str, float] | None
 
 
+def shared_mediapipe_model() -> Path | None:
+    """MediaPipe's model file beside the repository (``../shared/models``), which the study adds to
+    the detectors when present: figures then differ from a fresh install's (animeface + crop)."""
+    mp = ROOT.parent / "shared" / "models" / "face_landmarker.task"
+    return mp if mp.is_file() else None
+
+
 def score_cases(
     cases: list[Case], tmp: Path, workers: int = 2, progress: bool = True
 ) -> tuple[Any, list[Item]]:
@@ -57,10 +64,8 @@ def score_cases(
     from calibration.features import score_images
     from harmony_eval.calibrated import prediction_features
 
-    opts: dict[str, Any] = {}
-    mp = ROOT.parent / "shared" / "models" / "face_landmarker.task"
-    if mp.is_file():
-        opts["mediapipe_model"] = str(mp)
+    mp = shared_mediapipe_model()
+    opts: dict[str, Any] = {"mediapipe_model": str(mp)} if mp else {}
     scorer, scored = score_images(
         [c.path for c in cases], backend="anatomy", emotions=FOUR, workers=workers, progress=progress, **opts
     )

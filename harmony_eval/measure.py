@@ -37,6 +37,7 @@ Decisions:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -95,6 +96,7 @@ def face_key(inp: FaceInput) -> str:
     return f"{img_key}|{tuple(int(x) for x in inp.face.box)}|{boxes}"
 
 
+@functools.cache  # the code does not change within a process; score() builds a stage per call
 def fingerprint() -> str:
     """sha1 of the code that computes measurements (see the module docstring): cached ones die
     with any change to it. Not the emotion mapping (``anatomy/mapping.py``, ``anatomy.json``)."""
@@ -186,7 +188,7 @@ class MeasureStage:
         """One ``Measurement`` per face: from the cache when it has it, else measured. New ones
         are not written here (see ``store``)."""
         keys = [face_key(inp) for inp in inputs] if self.cache is not None else [""] * len(inputs)
-        found = self.cache.get(k for k in keys) if self.cache is not None else {}
+        found = self.cache.get(keys) if self.cache is not None else {}
         out = []
         for inp, k in zip(inputs, keys, strict=True):
             if k in found:

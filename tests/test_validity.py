@@ -94,7 +94,7 @@ def test_the_shipped_reader_card_quotes_what_the_fixture_measures(scored_fixture
     _, items = scored_fixture
     f = validity.figures(items, [it.scored.row for it in items], n_boot=50)
     assert oos["sources"] == ["permissive"] and oos["n"] == f["n"]
-    if (validity_fit.ROOT.parent / "shared" / "models" / "face_landmarker.task").is_file():
+    if validity_fit.shared_mediapipe_model():
         oos = oos["with_mediapipe"]  # score_cases adds MediaPipe when its model file is beside the repo
     assert oos["balanced_accuracy"] == pytest.approx(f["ba4"], abs=0.005), (
         "the default reader moved on the permissive sprites: re-measure with `python -m benchmarks.validity` "
