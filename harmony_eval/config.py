@@ -40,13 +40,16 @@ class DetectorConfig:
     animeface_nms_iou: float | None = None
     crop_min_aspect: float | None = None
     crop_max_aspect: float | None = None
+    # a face the cascade missed takes the agreeing box of >= 2 sibling images (same folder and
+    # canvas, same pixels outside the face; detect/siblings.py); False: no batch-level fallback
+    face_from_siblings: bool = True
 
     def per_detector(self) -> dict[str, dict[str, Any]]:
         """``{"mediapipe": {"model": ...}, ...}``: the options given, by detector (``detect.build_detectors``)."""
         out: dict[str, dict[str, Any]] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "detectors" and value is not None:
+            if f.name not in ("detectors", "face_from_siblings") and value is not None:
                 det, _, opt = f.name.partition("_")
                 out.setdefault(det, {})[opt] = value
         return out
@@ -255,6 +258,8 @@ def _norm_det(det: dict[str, Any]) -> dict[str, Any]:
         out["detectors"] = tuple(str(n) for n in names)
     if out.get("mediapipe_model") is not None:
         out["mediapipe_model"] = _path(out["mediapipe_model"])
+    if "face_from_siblings" in out and not isinstance(out["face_from_siblings"], bool):
+        raise ValueError(f"`face_from_siblings` must be True or False, got {out['face_from_siblings']!r}")
     return out
 
 

@@ -87,6 +87,17 @@ def iter_scored(
     if batch < 1:
         raise ValueError(f"`batch` must be >= 1, got {batch}")
     jobs = _jobs(items)
+    if getattr(scorer, "siblings", False):  # misses boxed from siblings once their folder is done
+        from .sibling_pass import with_siblings
+
+        return with_siblings(scorer, jobs, _iter_jobs(scorer, jobs, workers, batch, keep_images), keep_images)
+    return _iter_jobs(scorer, jobs, workers, batch, keep_images)
+
+
+def _iter_jobs(
+    scorer: Scorer, jobs: list[tuple[Any, str | None]], workers: int, batch: int, keep_images: bool
+) -> Iterator[Scored]:
+    """The per-image pass of :func:`iter_scored`."""
     pending: list[Prepared] = []
 
     def flush() -> Iterator[Scored]:

@@ -56,6 +56,7 @@ class Prepared:
     target: str | None = None
     predict_s: float = 0.0  # backend seconds charged to this image (set by the driver)
     measurement: Any = None  # measure.Measurement of faces[0] (the measurement stage, in prepare)
+    signature: Any = None  # detect.siblings.Signature, for the driver's sibling pass (misses, real finds)
 
 
 def _r(x: float | None) -> float | None:
@@ -115,6 +116,7 @@ class Scorer:
         self.detector_names = list(cfg.detection.detectors) if cfg.detection.detectors else None
         self.calibration_path = cfg.calibration
         self.max_pixels = cfg.max_pixels
+        self.siblings = cfg.detection.face_from_siblings  # the driver's batch-level fallback
         self.targets = targets
         self.config = VerdictConfig.load(cfg.verdict_config)
         self._calibration = None
@@ -187,9 +189,10 @@ class Scorer:
         return self.backend_name == "anatomy"
 
     # -- stages ---------------------------------------------------------------------------------
-    def prepare(self, item: str | Path | Any, name: str | None = None) -> Prepared:
+    def prepare(self, item: str | Path | Any, name: str | None = None, face: Face | None = None) -> Prepared:
         """Load, detect and cut regions for one input (a path, PIL image or array). Never raises for
-        bad input: the error is recorded on the returned ``Prepared``."""
+        bad input: the error is recorded on the returned ``Prepared``. ``face``: use this face
+        instead of detecting (the driver's second prepare of a miss boxed from its siblings)."""
         from .detect import find_faces
         from .imageio import DEFAULT_MIN_SIDE, ImageLoadError, image_key, load_image, to_rgb
         from .regions import face_regions
@@ -217,7 +220,14 @@ class Scorer:
             if min(h, w) < DEFAULT_MIN_SIDE:
                 prep.metadata["no_face_reason"] = f"image is {w}x{h} px, too small to hold a face"
                 return prep
-            prep.faces, prep.detector = find_faces(prep.image, self.detectors)
+            if face is not None:
+                prep.faces, prep.detector = [face], face.detector
+            else:
+                prep.faces, prep.detector = find_faces(prep.image, self.detectors)
+                if self.siblings:
+                    from .detect.siblings import wants_signature
+
+                    prep.signature = wants_signature(prep.image, prep.detector)
             if prep.faces:
                 prep.regions = face_regions(prep.faces[0], prep.image.shape)
                 prep.measurement = self.measure_stage.measure(
@@ -336,6 +346,10 @@ class Scorer:
         if "tags" in pred.feature_names:  # tagger: the face crop's tag probabilities, for the report
             tags = zip(pred.feature_names["tags"], pred.features["tags"], strict=True)
             row["regions"]["face"]["tags"] = {t: _r(v) for t, v in tags if v >= 0.01}
+        if prep.detector == "siblings":  # additive, after the verdict: where the face came from
+            n = len(prep.metadata.get("face_from_siblings", ()))
+            row["flags"] = [*row["flags"], "face_from_siblings"]
+            row["reason"] += f"; no detector found the face: its box is that of {n} sibling images"
         return row
 
     def iter_scored(

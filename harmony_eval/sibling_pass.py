@@ -1,0 +1,91 @@
+"""The driver's sibling pass: misses of a batch boxed from their siblings, after the per-image pass.
+
+    for prep, pred, row in with_siblings(scorer, jobs, scored):   # scored: the per-image pass, in order
+        ...
+
+``Scorer.prepare`` runs per image in worker processes, so a face cannot come from the other images
+there. The per-image pass gives each miss and each real detector find a small copy
+(``Prepared.signature``, ``detect.siblings``); here, in the parent, once every image of a miss's
+folder has been prepared, ``detect.siblings.sibling_boxes`` decides over that folder, and a miss
+that gets a box is prepared again with that face forced (load, regions, measurement), predicted and
+finished, so the measurement stage and the backend read the new face as any other. Rows still come
+out in input order: a miss waits until its folder is complete (folders are listed contiguously by
+``list_images``, so little waits). The decision reads the whole folder, so neither the input order
+nor the worker count changes a row. ``ScorerConfig.detection.face_from_siblings=False`` skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .detect.siblings import DETECTOR, Member, sibling_boxes
+from .types import Face
+
+if TYPE_CHECKING:
+    from .pipeline import Prepared, Scorer
+    from .types import RegionPrediction
+
+Scored = tuple["Prepared", "RegionPrediction | None", dict[str, Any]]
+#: The group of in-memory images (no folder): one call's arrays are compared with each other.
+_MEMORY = None
+
+
+def group_of(item: Any) -> str | None:
+    """A path's folder (absolute), or ``None`` for an in-memory image."""
+    if isinstance(item, (str, os.PathLike)):
+        return os.path.dirname(os.path.abspath(os.fspath(item)))
+    return _MEMORY
+
+
+def _member(prep: Prepared, group: str | None) -> Member | None:
+    if prep.error is not None or prep.signature is None:
+        return None
+    box = tuple(prep.faces[0].box) if prep.faces else None
+    return Member(prep.path, group, prep.signature, box, prep.detector, prep.key)  # type: ignore[arg-type]
+
+
+def with_siblings(
+    scorer: Scorer, jobs: list[tuple[Any, str | None]], scored: Iterator[Scored], keep_images: bool = False
+) -> Iterator[Scored]:
+    """``scored`` (one ``(prepared, prediction, row)`` per job, in job order) with every miss that
+    gets a box from its siblings scored again on that box; see the module docstring."""
+    groups = [group_of(item) for item, _ in jobs]
+    left = Counter(groups)
+    members: dict[str | None, list[Member]] = {}
+    boxes: dict[str | None, dict[str, tuple]] = {}
+    held: deque[tuple[int, Scored, bool]] = deque()  # (job index, scored, is a miss)
+    for i, out in enumerate(scored):
+        g = groups[i]
+        m = _member(out[0], g)
+        if m is not None:
+            members.setdefault(g, []).append(m)
+        out[0].signature = None  # the member keeps it; yielded rows need not carry it
+        left[g] -= 1
+        if left[g] == 0:  # the folder is complete: decide over all of it, once
+            boxes[g] = sibling_boxes(members.pop(g, []))
+        held.append((i, out, m is not None and m.box is None))
+        # a miss waits for its folder; rows behind it wait for it (input order)
+        while held and (not held[0][2] or left[groups[held[0][0]]] == 0):
+            j, done, miss = held.popleft()
+            found = boxes.get(groups[j], {}).get(done[0].path) if miss else None
+            yield done if found is None else _rescore(scorer, jobs[j], *found, keep_images)
+
+
+def _rescore(
+    scorer: Scorer, job: tuple[Any, str | None], box: tuple, names: list[str], keep_images: bool
+) -> Scored:
+    """Prepare ``job`` again with the siblings' box as its face, then predict and finish it."""
+    # score 0: no detector scored this box; it is the median of the siblings' boxes
+    prep = scorer.prepare(job[0], job[1], face=Face(tuple(box), 0.0, DETECTOR))  # type: ignore[arg-type]
+    prep.metadata["face_from_siblings"] = list(names)
+    t0 = time.perf_counter()
+    pred = scorer.predict([prep])[0]
+    prep.predict_s = time.perf_counter() - t0 if pred is not None else 0.0
+    row = scorer.finish(prep, pred)
+    if not keep_images:
+        prep.image = None
+    return prep, pred, row

@@ -1,0 +1,152 @@
+"""Face box from siblings (detect/siblings.py, sibling_pass.py): a miss among expression variants of
+one drawing takes its siblings' box; a different drawing, a blank or noise image, another canvas
+size or another folder never does; the rows do not depend on order or workers; the option turns it off."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harmony_eval.detect import siblings as S
+from harmony_eval.pipeline import Scorer
+from harmony_eval.testing.render import render_face_info
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "permissive"
+OPTS = {"backend": "anatomy", "detectors": ["animeface", "crop"]}
+
+
+def _sprite(seed: int = 0, body: int = 0, **kw) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A full-body sprite: a drawn head (render) over a drawn body on a 256 x 512 white canvas;
+    ``body`` shifts the body and its strap (another drawing's pose)."""
+    img, boxes = render_face_info(size=256, seed=seed, style={"rotation": 0}, **kw)
+    canvas = np.full((512, 256, 3), 255, np.uint8)
+    canvas[:256] = np.asarray(img)[..., :3]
+    canvas[256:480, 60 + body : 196 + body] = (90, 120, 200)
+    canvas[300:470, 90 + 2 * body : 100 + 2 * body] = (40, 40, 60)  # a strap: detail outside the face
+    return canvas, boxes["face"]
+
+
+def _save(folder: Path, name: str, img: np.ndarray) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(folder / name)
+    return str(folder / name)
+
+
+@pytest.fixture(scope="module")
+def sprite_set(tmp_path_factory) -> dict:
+    """Three found expressions + one miss (no eyes drawn: animeface finds nothing) of one drawing,
+    with unrelated images beside them in the same folder and the miss again elsewhere."""
+    d = tmp_path_factory.mktemp("set")
+    files = {e: _save(d / "a", f"{e}.png", _sprite(eyes=e, mouth=e)[0]) for e in ("neutral", "sad", "angry")}
+    miss, truth = _sprite(draw_eyes=False, mouth="happy")
+    files["miss"] = _save(d / "a", "miss.png", miss)
+    files["other"] = _save(d / "a", "other_drawing.png", _sprite(seed=1, body=40, draw_eyes=False)[0])
+    files["blank"] = _save(d / "a", "blank.png", np.full_like(miss, 255))
+    rng = np.random.default_rng(0)
+    files["noise"] = _save(d / "a", "noise.png", rng.integers(0, 256, miss.shape, dtype=np.uint8))
+    small = np.asarray(Image.fromarray(miss).resize((240, 480), Image.LANCZOS))
+    files["resized"] = _save(d / "a", "resized.png", small)
+    files["elsewhere"] = _save(d / "b", "miss.png", miss)
+    return {"files": files, "truth": truth}
+
+
+def _rows(files: list[str], workers: int = 1, **opts) -> dict[str, dict]:
+    sc = Scorer(**OPTS, **opts)
+    return {r["path"]: r for _, _, r in sc.iter_scored(files, workers=workers)}
+
+
+def test_a_miss_among_its_siblings_gets_their_box_and_says_so(sprite_set) -> None:
+    f = sprite_set["files"]
+    rows = _rows(sorted(f.values()))
+    miss = rows[f["miss"]]
+    assert miss["status"] == "ok" and miss["detector"] == "siblings"
+    assert "face_from_siblings" in miss["flags"] and "3 sibling images" in miss["reason"]
+    sib_boxes = [Scorer(**OPTS).prepare(f[e]).faces[0].box for e in ("neutral", "sad", "angry")]
+    x0, y0, x1, y1 = miss["regions"]["face"]["box"]
+    assert [x0, y0, x1, y1] == [int(v) for v in np.median(sib_boxes, axis=0)]  # their median box
+    tx0, ty0, tx1, ty1 = sprite_set["truth"]
+    assert tx0 <= (x0 + x1) / 2 <= tx1 and ty0 <= (y0 + y1) / 2 <= ty1  # on the drawn face
+    assert miss["regions"]["mouth"]["probs"] is not None  # the measurement stage read the new face
+
+
+def test_non_siblings_never_get_a_box(sprite_set) -> None:
+    f = sprite_set["files"]
+    rows = _rows(sorted(f.values()))
+    for k in ("other", "blank", "noise", "resized", "elsewhere"):
+        assert rows[f[k]]["status"] == "no_face", k  # another drawing / blank / noise / size / folder
+        assert rows[f[k]]["detector"] == "none", k
+    for e in ("neutral", "sad", "angry"):
+        assert rows[f[e]]["detector"] == "animeface"  # finds are left as they were
+
+
+def test_rows_do_not_depend_on_order_or_workers(sprite_set) -> None:
+    files = sorted(sprite_set["files"].values())
+    forward = _rows(files)
+    backward = _rows(files[::-1])
+    pooled = _rows(files[::-1], workers=2)
+    assert forward == backward == pooled
+
+
+def test_the_option_switches_it_off_and_is_validated(sprite_set) -> None:
+    f = sprite_set["files"]
+    rows = _rows([f["neutral"], f["sad"], f["angry"], f["miss"]], face_from_siblings=False)
+    assert rows[f["miss"]]["status"] == "no_face"
+    assert "face_from_siblings" in Scorer(**OPTS, face_from_siblings=False).options
+    with pytest.raises(ValueError, match="face_from_siblings"):
+        Scorer(**OPTS, face_from_siblings="no")
+    with pytest.raises(TypeError, match="face_from_sibling"):
+        Scorer(**OPTS, face_from_sibling=False)  # misspelt: unknown options raise
+
+
+def _member(name: str, img: np.ndarray, box, group: str = "g") -> S.Member:
+    return S.Member(name, group, S.signature(img), box, "animeface" if box else "none", name)
+
+
+def test_the_decision_needs_agreeing_real_detections() -> None:
+    img, _ = _sprite()
+    box = (64, 80, 192, 208)
+    miss = _member("miss", _sprite(draw_eyes=False)[0], None)
+    two = [_member("a", img, box), _member("b", img, box)]
+    assert S.sibling_box(miss, [miss, *two])[0] == box
+    assert S.sibling_box(miss, [miss, two[0]]) is None  # one sibling could be the detector's slip
+    crop = S.Member("c", "g", S.signature(img), box, "crop", "c")
+    assert S.sibling_box(miss, [miss, two[0], crop]) is None  # a tight-crop guess is no evidence
+    far = _member("f", img, (0, 300, 120, 420))
+    assert S.sibling_box(miss, [miss, two[0], far]) is None  # boxes that disagree
+    assert S.sibling_box(miss, [miss, *two], S.Params(min_siblings=3)) is None
+
+
+def _fixture_cases() -> list[tuple[str, np.ndarray, str]]:
+    from harmony_eval.imageio import load_image
+
+    with open(FIXTURE / "labels.csv", newline="", encoding="utf-8") as fh:
+        chars = {r["file"]: r["character"] for r in csv.DictReader(fh)}
+    names = [n for n in sorted(chars) if chars[n] in ("Jane", "Antonio")]
+    return [(n, load_image(FIXTURE / n).rgb, chars[n]) for n in names]
+
+
+def test_permissive_dialogic_misses_get_their_own_characters_box() -> None:
+    """The bundled MIT sprites: Antonio and Jane share a folder and a 512 x 768 canvas; each miss
+    (eyes in shadow, line art) takes its own character's box, and it is the true face."""
+    from benchmarks.detection import hit
+    from harmony_eval.detect import build_detectors, find_faces
+
+    truth = json.loads((ROOT / "benchmarks" / "face_boxes.json").read_text())
+    dets = build_detectors(["animeface", "crop"])
+    members, chars = [], {}
+    for name, img, char in _fixture_cases():
+        faces, det = find_faces(img, dets)
+        members.append(S.Member(name, "permissive", S.signature(img), faces[0].box if faces else None, det))
+        chars[name] = char
+    got = S.sibling_boxes(members)
+    misses = [m.name for m in members if m.box is None]
+    assert len(misses) >= 3 and set(got) == set(misses)
+    for name, (box, sibs) in got.items():
+        assert {chars[s] for s in sibs} == {chars[name]}  # never the other character's box
+        assert hit([box], tuple(truth[f"dialogic/{name}"]))
