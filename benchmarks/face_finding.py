@@ -1,6 +1,7 @@
 """Face finding per source and per stress variant, with false positives, for judging detector changes.
 
     python -m benchmarks.face_finding [--data ../shared/data] [--sources renpy,dialogic] [--json]
+    python -m benchmarks.face_finding --siblings --sources dialogic,renpy   # + the sibling fallback
 
 Each change to face finding is judged on this table, source by source (leave-one-source-out in
 spirit: a constant chosen while watching some sources is reported on the others; a rule that helps
@@ -20,7 +21,13 @@ one source only is dropped). Rows:
 - false positives: faces on ``noise`` (drawn here, seeded), on ``bodies`` (each sprite-like
   original below its true face: drawn art without a face) and on ``grids`` (a face is false when
   another face already claims its grid tile or its size is off the tile's: GAN sample grids, tiles
-  found from their gutters, and the TADNE grid); crowd art (no truth) counts faces only.
+  found from their gutters, and the TADNE grid); crowd art (no truth) counts faces only;
+- with ``--siblings``, the batch-level fallback (``harmony_eval.detect.siblings``) over each
+  source's folder and each variant set: found / hit with it (``sib_found`` / ``sib_hit``, ``fired``,
+  ``fired_miss``: fired on a box that is not the true face), ``loo/<source>`` (each found image
+  taken as a miss in turn: does it get back a true box from its siblings?) and false positives
+  ``fp/sib_*``: a white, a noise and every other source's sprites (another drawing, resized to the
+  canvas) taken as misses in each folder with siblings.
 """
 
 from __future__ import annotations
@@ -153,15 +160,20 @@ def evaluate(
     sources: tuple[str, ...] = SOURCES,
     progress: bool = False,
     negatives: bool = True,
+    siblings: bool = False,
 ) -> dict[str, Any]:
-    """The whole table for the detector ``find(rgb) -> faces`` (``[Face]``, largest first)."""
+    """The whole table for the detector ``find(rgb) -> faces`` (``[Face]``, largest first); with
+    ``siblings``, also the sibling fallback's rows (module docstring)."""
     from tqdm.auto import tqdm
 
     from benchmarks.detection import load_set
+    from harmony_eval.detect.siblings import signature
 
     boxes = json.loads(BOXES.read_text())
     report: dict[str, Any] = {}
     bodies: list[tuple[str, np.ndarray]] = []
+    sib: dict[str, list] = {}  # row -> [(group, label, signature, faces, truth)]
+    thumbs: list[tuple[str, np.ndarray]] = []  # (source, small copy): other drawings for fp/sib_other
     for src in sources:
         t0 = time.perf_counter()
         items = load_set(data, src)
@@ -170,12 +182,20 @@ def evaluate(
             truth = truth or (tuple(boxes[f"{src}/{label}"]) if f"{src}/{label}" in boxes else None)
             if src == "crops":
                 truth = (0, 0, img.shape[1], img.shape[0])  # a tight crop is the face
-            res.append(([f.box for f in find(img)], truth))
+            faces = find(img)
+            res.append(([f.box for f in faces], truth))
+            group = label.rsplit("/", 1)[0] if "/" in label else src
+            if siblings:
+                sib.setdefault(src, []).append((group, label, signature(img), faces, truth))
+                thumbs.append((src, _thumb(img)))
             if src not in VARIANT_SOURCES or truth is None:
                 continue
             for k in VARIANTS:
                 vimg, vbox = variant(k, img, truth)
-                var[k].append(([f.box for f in find(vimg)], vbox))
+                vfaces = find(vimg)
+                var[k].append(([f.box for f in vfaces], vbox))
+                if siblings:
+                    sib.setdefault(f"{k}/{src}", []).append((group, label, signature(vimg), vfaces, vbox))
             below = img[min(img.shape[0], truth[3] + (truth[3] - truth[1]) // 3) :]
             if below.shape[0] >= 0.5 * img.shape[1]:
                 bodies.append((f"{src}/{label}", np.ascontiguousarray(below)))
@@ -183,9 +203,21 @@ def evaluate(
         for k, r in var.items():
             if r:
                 report[f"{k}/{src}"] = _rate(r)
+    if siblings:
+        from benchmarks.face_siblings import sibling_rows
+
+        report.update(sibling_rows(sib, thumbs))
     if negatives:
         report.update(false_positives(data, find, bodies, progress))
     return report
+
+
+def _thumb(img: np.ndarray, side: int = 256) -> np.ndarray:
+    import cv2
+
+    s = min(1.0, side / max(img.shape[:2]))
+    size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
 def false_positives(data: Path, find: Finder, bodies: list, progress: bool) -> dict[str, Any]:
@@ -250,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", default=",".join(SOURCES), help=f"comma list of {SOURCES}")
     ap.add_argument("--no-negatives", action="store_true", help="skip the false-positive sets")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ap.add_argument("--siblings", action="store_true", help="also the sibling fallback's rows")
     ap.add_argument(
         "--write-boxes",
         action="store_true",
@@ -267,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     if args.write_boxes:
         return write_boxes(args.data, default_finder(), srcs)
-    rep = evaluate(args.data, default_finder(), srcs, sys.stderr.isatty(), not args.no_negatives)
+    rep = evaluate(
+        args.data, default_finder(), srcs, sys.stderr.isatty(), not args.no_negatives, args.siblings
+    )
     if args.json:
         print(json.dumps(rep, indent=1))
         return 0

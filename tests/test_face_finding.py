@@ -46,3 +46,36 @@ def test_grid_tiles_reads_the_period_and_grid_false_counts_doubles_and_misfits()
     assert grid_false(one_each, tile) == 0
     assert grid_false([*one_each, (10, 10, 40, 40)], tile) == 1  # a second face in the first tile
     assert grid_false([(0, 0, 8, 8)], tile) == 1  # far smaller than a tile
+
+
+def test_sibling_rows_count_fires_hits_and_non_siblings_taken_as_misses() -> None:
+    """benchmarks.face_siblings on a drawn folder: three finds and a miss of one drawing (the miss
+    fires, on the true box), and a blank / noise / other drawing taken as misses never fire."""
+    from benchmarks.face_siblings import sibling_rows
+    from harmony_eval.detect.siblings import signature
+    from harmony_eval.types import Face
+
+    def sprite(face_colour: tuple[int, int, int], body_x: int = 60) -> np.ndarray:
+        img = np.full((400, 200, 3), 255, np.uint8)
+        img[150:390, body_x : body_x + 80] = (90, 120, 200)  # the body: same in every sibling
+        img[40:120, 60:140] = face_colour  # the face: what differs between expressions
+        img[70:80, 80:90] = 0
+        return img
+
+    box = (60, 40, 140, 120)
+    found = [Face(box, 0.9, "animeface")]
+    entries = [
+        ("f", "a", signature(sprite((250, 200, 180))), found, box),
+        ("f", "b", signature(sprite((240, 190, 170))), found, box),
+        ("f", "c", signature(sprite((230, 180, 160))), found, box),
+        ("f", "miss", signature(sprite((200, 150, 140))), [], box),
+    ]
+    thumbs = [("other", sprite((250, 200, 180), body_x=10))]  # another pose: not a sibling
+    rows = sibling_rows({"src": entries}, thumbs)
+    assert rows["sib/src"]["fired"] == 1 and rows["sib/src"]["sib_hit"] == 1.0
+    assert rows["loo/src"] == {"tried": 3, "fired": 3, "hit": 3}  # each find, as a miss, gets its box back
+    assert rows["fp/sib_blank"] == {"tried": 1, "fired": 0}
+    assert rows["fp/sib_noise"] == {"tried": 1, "fired": 0}
+    assert rows["fp/sib_other"] == {"tried": 1, "fired": 0}
+    del entries[1:3]  # one find left: one box could be the detector's slip, no fire
+    assert sibling_rows({"src": entries}, [])["sib/src"]["fired"] == 0

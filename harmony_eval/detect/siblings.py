@@ -72,20 +72,21 @@ class Params:
     #: A pixel of the copy differs when its grey levels differ by more than this (JPEG q80 and
     #: on-white copies stay under ~6 after area averaging) ...
     tol: int = 20
-    #: ... and the outside may have at most this share of differing pixels.
-    max_differ: float = 0.01
+    #: ... and at most this share of the drawn pixels outside the grown box (either image's) may
+    #: differ (another drawing differs in most of them, the same one in none) ...
+    max_differ: float = 0.02
     #: A pixel is drawn when some channel differs from the background (median colour of the top,
     #: left and right edges) by more than this (``Fallback.tol``) ...
     drawn_tol: int = 12
     #: ... and a pixel of the copy is drawn when this share of its image pixels are: a 1-2 px line
     #: of single-colour line art in a ~6 px cell counts (at 0.5 most of such a sprite vanishes) ...
     drawn_share: float = 0.2
-    #: ... and the drawn silhouettes may disagree on at most this share of the outside.
-    max_silhouette: float = 0.01
-    #: Least share of the image outside the grown box, and least share of the image that is drawn
-    #: there: a close-up whose face fills the canvas leaves nothing to compare, so it proves nothing.
+    #: ... and the drawn silhouettes may disagree on at most this share of them.
+    max_silhouette: float = 0.02
+    #: Least share of the copy outside the grown box, and least share of the copy drawn there: a
+    #: close-up whose face fills the canvas leaves nothing to compare, so it proves nothing.
     min_outside: float = 0.2
-    min_drawn_outside: float = 0.05
+    min_drawn_outside: float = 0.01
     #: Least grey-level std inside the box on the miss (a blank or flat patch where the face is) ...
     min_box_std: float = 8.0
     #: ... and least share of the siblings' drawn pixels inside the box that the miss also has.
@@ -152,18 +153,20 @@ def _in_copy(box: Box, sig: Signature, grow: float = 0.0) -> tuple[int, int, int
 
 
 def _same_outside(miss: Signature, sib: Signature, box: Box, p: Params) -> bool:
-    """Whether ``miss`` and ``sib`` are one drawing outside ``box`` grown (see :class:`Params`)."""
+    """Whether ``miss`` and ``sib`` are one drawing outside ``box`` grown (see :class:`Params`).
+    Shares are of the drawn pixels there (either image's), not of the whole outside: blank canvas
+    is the same in any two sprites, so it must not dilute a difference (a full-body sprite on a
+    2.5 x taller canvas would pass with 2.5 x more differing art)."""
     x0, y0, x1, y1 = _in_copy(box, sib, p.grow)
     outside = np.ones(sib.grey.shape, bool)
     outside[y0:y1, x0:x1] = False
-    n = outside.sum()
-    if n < p.min_outside * outside.size or (sib.drawn & outside).sum() < p.min_drawn_outside * outside.size:
-        return False  # too little outside the face to say it is the same drawing
+    art = (miss.drawn | sib.drawn) & outside
+    n = int(art.sum())
+    if outside.sum() < p.min_outside * outside.size or n < p.min_drawn_outside * outside.size:
+        return False  # too little drawn outside the face to say it is the same drawing
     differ = np.abs(miss.grey.astype(np.int16) - sib.grey.astype(np.int16)) > p.tol
     silhouette = miss.drawn != sib.drawn
-    return bool(
-        (differ & outside).sum() <= p.max_differ * n and (silhouette & outside).sum() <= p.max_silhouette * n
-    )
+    return bool((differ & art).sum() <= p.max_differ * n and (silhouette & art).sum() <= p.max_silhouette * n)
 
 
 def _not_blank(miss: Signature, sibs: list[Member], box: Box, p: Params) -> bool:
