@@ -72,6 +72,13 @@ def score(
     mediapipe_model: Annotated[
         Path | None, typer.Option(help="Path of MediaPipe's face_landmarker.task.")
     ] = None,
+    face_from_siblings: Annotated[
+        bool,
+        typer.Option(
+            help="A face no detector finds takes the box of its sibling images (same folder and "
+            "canvas, same pixels outside the face; row flag face_from_siblings; --engine local)."
+        ),
+    ] = True,
     clip_model: Annotated[
         str, typer.Option(help="open_clip model name, hf-hub:org/repo, or a local folder.")
     ] = "ViT-B-32",
@@ -128,6 +135,8 @@ def score(
     if engine == "ray":
         require_extra("ray", "--engine ray", ("ray",))
     options = {"mediapipe_model": str(mediapipe_model) if mediapipe_model else None}
+    if not face_from_siblings:
+        options["face_from_siblings"] = False
     if rater_names:
         options["raters"] = ",".join(rater_names)
     if backend == "tagger" or "tagger" in rater_names:

@@ -150,3 +150,17 @@ def test_permissive_dialogic_misses_get_their_own_characters_box() -> None:
     for name, (box, sibs) in got.items():
         assert {chars[s] for s in sibs} == {chars[name]}  # never the other character's box
         assert hit([box], tuple(truth[f"dialogic/{name}"]))
+
+
+def test_cli_switch_turns_it_off_and_the_run_records_it(sprite_set, tmp_path) -> None:
+    from harmony_eval.cli import main
+
+    f = sprite_set["files"]
+    folder = str(Path(f["miss"]).parent)
+    args = ["score", folder, "--out", str(tmp_path / "run"), "--backend", "anatomy"]
+    args += ["--detectors", "animeface,crop", "--no-report", "--workers", "1", "--no-face-from-siblings"]
+    assert main(args) == 0
+    rows = {json.loads(x)["path"]: json.loads(x) for x in (tmp_path / "run" / "results.jsonl").open()}
+    assert rows[f["miss"]]["status"] == "no_face"
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["config"]["scorer"]["detection"]["face_from_siblings"] is False
