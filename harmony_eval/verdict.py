@@ -30,6 +30,7 @@ FLAGS = (
     "missing_eyes",
     "missing_mouth",
     "blurry",
+    "small_face",  # face narrower than thresholds.small_face_px: its reading changes with size alone
     "low_confidence",
     "wrong_emotion",
     "mixed_signals",
@@ -114,8 +115,10 @@ def compute_flags(
     quality: Mapping[str, float],
     target: str | None,
     config: VerdictConfig,
+    face_width: float | None = None,
 ) -> list[str]:
-    """The flags of ``FLAGS`` that apply, in ``FLAGS`` order."""
+    """The flags of ``FLAGS`` that apply, in ``FLAGS`` order. ``face_width``: the main face's box
+    width in the pixels it was measured in."""
     t = config.thresholds
     flags = set()
     if n_faces == 0:
@@ -128,6 +131,9 @@ def compute_flags(
         flags.add("missing_mouth")
     if quality.get("sharpness", 1.0) < t["blurry"]:
         flags.add("blurry")
+    small = t.get("small_face_px")  # .get: verdict.yaml copies written before it existed
+    if small is not None and face_width is not None and face_width < small:
+        flags.add("small_face")
     top = _top(holistic)
     if top and top[1] < t["low_confidence"]:
         flags.add("low_confidence")
@@ -217,6 +223,11 @@ def reason(
         return f"{_says(first_region, p1)} but {_says(second_region, p2)}"
     if top is None:
         return "no region could be read"
+    if "small_face" in flags:
+        return (
+            f"face too small to read reliably; it reads {top[0]} ({top[1]:.2f}), but readings of faces "
+            "this small change with size alone"
+        )
     if "low_confidence" in flags:
         return f"weak expression: best reading {top[0]} ({top[1]:.2f})"
     if "mixed_signals" in flags:

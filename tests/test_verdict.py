@@ -127,3 +127,51 @@ def test_config_errors_name_file_and_problem(tmp_path):
     )
     with pytest.raises(ValueError, match="ugly"):
         VerdictConfig.load(bad)
+
+
+def test_a_small_face_is_flagged_never_perfect_and_says_why():
+    rp = {"eyes": dist("happy"), "brows": dist("happy"), "mouth": dist("happy")}
+    scores = {"eyes_mouth": 0.8, "brows_tension": 0.8, "coherence": 0.85, "target_match": 0.9}
+    line = CFG.thresholds["small_face_px"]
+
+    def verdict_at(width, cfg=CFG):
+        flags = compute_flags(
+            n_faces=1, face_areas=[width * width], region_probs=rp, holistic=dist("happy", 0.9),
+            scores=scores, quality={"sharpness": 0.9, "eyes_visible": 1, "mouth_visible": 1},
+            target="happy", config=cfg, face_width=width,
+        )  # fmt: skip
+        return flags, decide(scores, 0.82, flags, cfg)[0]
+
+    assert verdict_at(line) == ([], "perfect")
+    flags, verdict = verdict_at(line - 1)
+    assert (flags, verdict) == (["small_face"], "acceptable")  # a warning, not a failure
+    text = reason(verdict, flags, [], rp, dist("happy", 0.9), scores, "happy", 1, 0.82)
+    assert text.startswith("face too small to read reliably; it reads happy (0.90)")
+    old = VerdictConfig(
+        **{**CFG.__dict__, "thresholds": {k: v for k, v in CFG.thresholds.items() if k != "small_face_px"}}
+    )
+    assert verdict_at(line - 1, old) == ([], "perfect")  # verdict.yaml copies from before the flag
+
+
+def test_the_pipeline_flags_a_face_drawn_small(tmp_path):
+    from PIL import Image
+
+    import harmony_eval
+    from harmony_eval.testing.render import render_face_info
+
+    img, info = render_face_info("happy", "happy", "happy", size=512, seed=1)
+    fw = info["face"][2] - info["face"][0]
+    big = tmp_path / "big.png"
+    small = tmp_path / "small.png"
+    img.save(big)
+    s = 0.75 * CFG.thresholds["small_face_px"] / fw  # the same drawing with a 60 px face, on a tall
+    face = img.resize((round(512 * s), round(512 * s)))  # white canvas: a full-body sprite's share
+    canvas = Image.new("RGB", (2 * face.width, 3 * face.height), (255, 255, 255))
+    canvas.paste(face, (face.width // 2, 0))
+    canvas.save(small)
+    df = harmony_eval.score([str(big), str(small)], backend="anatomy")
+    rows = {r["path"]: r for r in df.to_dict("records")}
+    assert rows[str(big)]["status"] == rows[str(small)]["status"] == "ok"
+    assert "small_face" not in rows[str(big)]["flags"]
+    assert "small_face" in rows[str(small)]["flags"]
+    assert rows[str(small)]["verdict"] != "perfect"
