@@ -13,6 +13,25 @@ from typing import Annotated, Any
 import typer
 
 
+def _score(
+    files: list[str],
+    vocab: list[str],
+    backend: str,
+    detectors: list[str] | None,
+    workers: int,
+    progress: bool,
+    options: dict[str, Any],
+) -> tuple[Any, list[Any]]:
+    """The uncalibrated scorer and its ``Scored`` items over ``files`` (``features.score_images``):
+    the one scoring call of fitting and of --suggest, so both see the same options."""
+    from .features import score_images
+
+    return score_images(
+        files, backend=backend, emotions=vocab, detectors=detectors, workers=workers, progress=progress,
+        **options,
+    )  # fmt: skip
+
+
 def run_calibration(
     images: str | Path,
     labels: str | Path,
@@ -41,7 +60,6 @@ def run_calibration(
     from harmony_eval.resources import resolve_emotions
 
     from .evaluate import Dataset, build_calibration, evaluate
-    from .features import score_images
     from .fit import FitOptions
     from .labels import read_labels
     from .report import figures, write_report
@@ -52,15 +70,7 @@ def run_calibration(
     vocab = resolve_emotions(emotions)
     lab = read_labels(labels, images, vocab, ignore_unknown)
     files = [str(r["file"]) for r in lab.rows]
-    scorer, items = score_images(
-        files,
-        backend=backend,
-        emotions=vocab,
-        detectors=detectors,
-        workers=workers,
-        progress=progress,
-        **options,
-    )
+    scorer, items = _score(files, vocab, backend, detectors, workers, progress, options)
     ds = Dataset(lab, items, scorer, vocab)
     results = evaluate(ds, opts, cv)
     out_dir = Path(out)
@@ -68,6 +78,10 @@ def run_calibration(
     idx = [i for i, s in enumerate(items) if s.row.get("status") in ("ok", "no_face")]
     cal = build_calibration(ds, idx, opts)
     cal.training.update(images=str(images), cv=cv, n_images=len(idx))
+    if scorer.settings.params:  # score --calibration refuses it under other ones (params.check_calibration)
+        from harmony_eval.params import as_dict
+
+        cal.training["params"] = as_dict(scorer.settings.params)
     cal_path = cal.save(out_dir / "calibration.json")
     status = [s.row.get("status") for s in items]
     summary = {
@@ -137,7 +151,6 @@ def run_suggest(
     from harmony_eval.calibrated import prediction_features
     from harmony_eval.resources import resolve_emotions
 
-    from .features import score_images
     from .labels import read_labels
     from .suggest import suggest_order, write_suggestions
 
@@ -153,15 +166,7 @@ def run_suggest(
         lab = read_labels(labels, root, vocab, ignore_unknown=True)
         done = {str(Path(str(r["file"])).resolve()) for r in lab.rows}
         face_labels = {str(Path(str(r["file"])).resolve()): r.get("emotion") for r in lab.rows}
-    scorer, items = score_images(
-        files,
-        backend=backend,
-        emotions=vocab,
-        detectors=detectors,
-        workers=workers,
-        progress=progress,
-        **options,
-    )
+    scorer, items = _score(files, vocab, backend, detectors, workers, progress, options)
     pw = scorer.config.pool_weights
     named = [prediction_features(s.pred, vocab, pw) if s.ok else None for s in items]
     labelled = [i for i, f in enumerate(files) if str(Path(f).resolve()) in done]
@@ -225,6 +230,13 @@ def calibrate(
     clip_embed_cache: Annotated[
         Path | None, typer.Option(help="Folder caching CLIP crop embeddings.")
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", metavar="MODULE.FIELD=VALUE", help="Measurement constant (see `score --param`)."
+        ),
+    ] = None,
+    param_file: Annotated[Path | None, typer.Option(help="JSON of measurement constants.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     suggest: Annotated[
         int | None,
@@ -248,6 +260,10 @@ def calibrate(
         "clip_embed_cache": str(clip_embed_cache) if clip_embed_cache else None,
     }  # fmt: skip
     options = {k: v for k, v in options.items() if v is not None}
+    if param or param_file:  # the fitted file records them; score --calibration checks it
+        from harmony_eval.params import cli_overrides
+
+        options["params"] = cli_overrides(param, param_file)
     dets = detectors.split(",") if detectors else None
     if suggest is not None:
         path = run_suggest(

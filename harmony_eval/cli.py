@@ -116,6 +116,19 @@ def score(
         str | None, typer.Option(help="--engine ray: cluster to join (auto: `ray start`'s); default local.")
     ] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 64_000_000,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="MODULE.FIELD=VALUE",
+            help="Set a measurement constant, e.g. mouth.teeth_dark=10 (repeatable; modules: eyes, "
+            "brows, mouth, common, quality, regions).",
+        ),
+    ] = None,
+    param_file: Annotated[
+        Path | None,
+        typer.Option(help='JSON of measurement constants, {"mouth.teeth_dark": 10, ...}; --param wins.'),
+    ] = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -153,6 +166,10 @@ def score(
             clip_random_init=clip_random_init or None,
         )
     options = {k: v for k, v in options.items() if v is not None}
+    if param or param_file:  # checked here, so a bad name is a one-line --param error (exit 2)
+        from .params import cli_overrides
+
+        options["params"] = cli_overrides(param, param_file)
     summary = score_folder(
         [str(p) for p in inputs] if len(inputs) > 1 else str(inputs[0]),
         out,

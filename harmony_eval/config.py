@@ -116,6 +116,9 @@ class ScorerConfig:
     calibration: str | None = None  # calibration JSON from `harmony-eval calibrate`
     verdict_config: str | None = None  # a verdict.yaml instead of the packaged one
     max_pixels: int = 64_000_000  # larger images are refused (decompression bombs)
+    # measurement constant overrides, canonical (harmony_eval.params.normalize): sorted (name, value)
+    # pairs, hashable like the rest; JSON as {"mouth.teeth_dark": 10.0}. () = every default
+    params: tuple[tuple[str, Any], ...] = ()
     detection: DetectorConfig = field(default_factory=DetectorConfig)
     region_backend: BackendConfig = field(default_factory=BackendConfig)
 
@@ -168,8 +171,11 @@ class ScorerConfig:
                 if not f.metadata.get("runtime")
             }
 
+        from .params import as_dict
+
         return {
             **{k: v for k, v in plain(self).items() if k not in ("detection", "region_backend")},
+            "params": as_dict(self.params),
             "detection": plain(self.detection),
             "region_backend": plain(self.region_backend),
         }
@@ -183,7 +189,12 @@ class ScorerConfig:
         det, back = data.get("detection") or {}, data.get("region_backend") or {}
         check_keys(det, _DET, f"{source} detection key")
         check_keys(back, [k for k in _BACK if k != "clip_prebuilt"], f"{source} region_backend key")
-        top = _norm_top({k: v for k, v in data.items() if k in _TOP})
+        top = {k: v for k, v in data.items() if k in _TOP}
+        if "params" in top:  # here, so an error names the file it came from
+            from .params import normalize
+
+            top["params"] = normalize(top["params"], f"{source} params")
+        top = _norm_top(top)
         return cls(**top, detection=DetectorConfig(**_norm_det(det)), region_backend=BackendConfig(**back))
 
     def scoring_fields(self) -> dict[str, Any]:
@@ -199,7 +210,19 @@ class ScorerConfig:
                 if f.name in ("detection", "region_backend") or f.metadata.get("scores") is False:
                     continue
                 v = getattr(obj, f.name)
+                if f.name == "params" and obj is self:
+                    from .params import as_dict
+
+                    v = as_dict(v)
                 out[prefix + f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def backend_options(self) -> dict[str, Any]:
+        """Keyword arguments of the region backend's factory (``BackendConfig.options_for``), plus
+        the measurement overrides for ``anatomy``, which measures a hand-built ``FaceInput`` itself."""
+        out = self.region_backend.options_for(self.region_backend.backend)
+        if self.region_backend.backend == "anatomy" and self.params:
+            out["measure_params"] = self.params
         return out
 
 
@@ -237,6 +260,10 @@ def _norm_top(top: dict[str, Any]) -> dict[str, Any]:
     for k in ("calibration", "verdict_config"):
         if k in out:
             out[k] = _path(out[k])
+    if "params" in out:
+        from .params import normalize
+
+        out["params"] = normalize(out["params"], "params")
     if "max_pixels" in out:
         mp = out["max_pixels"]
         if isinstance(mp, bool) or not isinstance(mp, int) or mp < 1:

@@ -33,6 +33,9 @@ Decisions:
   *is* the measurement: a rescore gives byte-identical rows, with any backend. Keys: image content
   hash + face box + region boxes. Workers only read it; ``store`` writes one shard per batch from
   the process that batches (per-image shards from workers would be thousands of tiny files).
+- The constants (``harmony_eval.params``: ``--param mouth.teeth_dark=10``, ``Scorer(params=...)``)
+  ride on the stage (``MeasureStage(params=...)``, rebuilt in each worker from the pickled config)
+  and key its cache (``cache_id``): a changed constant measures anew; none keeps the plain key.
 """
 
 from __future__ import annotations
@@ -43,12 +46,22 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .params import MeasureParams, digest
 from .types import FaceInput, RegionPrediction
 
-__all__ = ["QUALITY_KEYS", "Measurement", "MeasureStage", "fingerprint", "measure_one", "with_measurement"]
+__all__ = [
+    "QUALITY_KEYS",
+    "MeasureStage",
+    "Measurement",
+    "cache_id",
+    "fingerprint",
+    "measure_one",
+    "with_measurement",
+]
 
 #: What the verdict's quality flags read (``verdict.compute_flags``), in cache order.
 QUALITY_KEYS = ("sharpness", "eyes_visible", "mouth_visible")
@@ -120,14 +133,15 @@ def _fallback_quality(inp: FaceInput) -> dict[str, float]:
     return {"sharpness": quality.sharpness(inp.image[max(0, y0) : y1, max(0, x0) : x1])}
 
 
-def measure_one(inp: FaceInput) -> Measurement:
-    """Measure one face with no cache (the stage's work; ``MeasureStage.measure`` caches it).
-    A face that cannot be measured gives a ``Measurement`` with ``error`` set, and a warning."""
+def measure_one(inp: FaceInput, params: MeasureParams | None = None) -> Measurement:
+    """Measure one face with no cache (the stage's work; ``MeasureStage.measure`` caches it), with
+    the constants of ``params`` (``None``: the defaults). A face that cannot be measured gives a
+    ``Measurement`` with ``error`` set, and a warning."""
     from .backends import anatomy
 
     names = feature_names()
     try:
-        m = anatomy.measure_face(inp)
+        m = anatomy.measure_face(inp, params)
     except Exception as e:  # an odd face must not stop the run: the backend decides what it can read
         why = f"measurement failed ({type(e).__name__}: {e})"
         _log.warning("%s", why)
@@ -174,14 +188,24 @@ def _unpack(row: np.ndarray, key: str) -> Measurement:
     return Measurement(parts, features, quality, key=key, cached=True)
 
 
+def cache_id(params: MeasureParams) -> str:
+    """The cache's model id: the code's fingerprint, plus a digest of the overrides when there are
+    any (defaults keep the plain id, so caches written before overrides existed stay valid)."""
+    d = digest(params.overrides)
+    return f"measure:{fingerprint()}" + (f":params-{d}" if d else "")
+
+
 class MeasureStage:
     """The measurement stage with its cache (``cache_dir``: a folder, or ``None`` for none).
+    ``params``: measurement constant overrides (any form ``harmony_eval.params.normalize`` takes, or a
+    ``MeasureParams``); they key the cache, so a changed constant never reads stale measurements.
     ``stats`` counts faces measured and faces read from the cache."""
 
-    def __init__(self, cache_dir: str | None = None) -> None:
+    def __init__(self, cache_dir: str | None = None, params: Any = ()) -> None:
         from .embed_cache import EmbeddingCache
 
-        self.cache = EmbeddingCache(cache_dir, f"measure:{fingerprint()}") if cache_dir else None
+        self.params = params if isinstance(params, MeasureParams) else MeasureParams.from_overrides(params)
+        self.cache = EmbeddingCache(cache_dir, cache_id(self.params)) if cache_dir else None
         self.stats = {"measured": 0, "cached": 0}
 
     def measure_batch(self, inputs: list[FaceInput]) -> list[Measurement]:
@@ -195,7 +219,7 @@ class MeasureStage:
                 out.append(_unpack(found[k], k))
                 self.stats["cached"] += 1
                 continue
-            m = measure_one(inp)
+            m = measure_one(inp, self.params)
             m.key = k
             out.append(m)
             self.stats["measured"] += 1

@@ -125,6 +125,10 @@ class Scorer:
 
             self._calibration = Calibration.load(self.calibration_path)
             self._calibration.check_usable(self.emotions, self.backend_name)  # fail now, not per image
+            from .params import check_calibration
+
+            where = f"calibration {self.calibration_path}"
+            check_calibration(self._calibration.training.get("params"), cfg.params, where)
             self.config = self.config.with_thresholds(self._calibration.verdict_thresholds)
         self.compat = self.config.compat(self.emotions)
         # crop descriptors only where a reader reads them (a calibration's learned models; calibrate
@@ -168,7 +172,7 @@ class Scorer:
         if self._backend is None:
             from .backends import get_backend
 
-            options = self.settings.region_backend.options_for(self.backend_name)
+            options = self.settings.backend_options()
             self._backend = get_backend(self.backend_name, **options)
         return self._backend
 
@@ -180,7 +184,7 @@ class Scorer:
             from .measure import MeasureStage
 
             root = None if self.batch_in_worker else self.settings.region_backend.clip_embed_cache
-            self._measure = MeasureStage(root)
+            self._measure = MeasureStage(root, params=self.settings.params)
         return self._measure
 
     @property
@@ -229,10 +233,9 @@ class Scorer:
 
                     prep.signature = wants_signature(prep.image, prep.detector)
             if prep.faces:
-                prep.regions = face_regions(prep.faces[0], prep.image.shape)
-                prep.measurement = self.measure_stage.measure(
-                    FaceInput(prep.image, prep.faces[0], prep.regions, prep.key)
-                )
+                stage = self.measure_stage  # its params hold the region proportions too
+                prep.regions = face_regions(prep.faces[0], prep.image.shape, p=stage.params.regions)
+                prep.measurement = stage.measure(FaceInput(prep.image, prep.faces[0], prep.regions, prep.key))
         except Exception as e:
             prep.error = f"{path}: face detection failed ({type(e).__name__}: {e})"
             prep.metadata["traceback"] = traceback.format_exc(limit=5)
@@ -314,7 +317,6 @@ class Scorer:
             quality=pred.quality,
             target=prep.target,
             config=self.config,
-            face_width=(prep.faces[0].box[2] - prep.faces[0].box[0]) if prep.faces else None,
         )
         extras = None
         if pred.raters:  # several raters: their agreement per region, and a flag when they part ways

@@ -34,9 +34,9 @@ def count_measure(monkeypatch):
     calls = []
     inner = anatomy.measure_face
 
-    def counted(inp):
+    def counted(inp, params=None):  # the stage passes its measurement params (harmony_eval.params)
         calls.append(inp.key)
-        return inner(inp)
+        return inner(inp, params)
 
     monkeypatch.setattr(anatomy, "measure_face", counted)
     return calls
@@ -165,7 +165,7 @@ def test_failed_measurement_keeps_quality_and_anatomy_says_why(monkeypatch):
     img, boxes = render_face_info("happy", "happy", "happy", size=256, seed=7)
     inp = FaceInput(np.asarray(img), Face(boxes["face"], 1.0, "drawn"), boxes, "f")
 
-    def broken(_inp):
+    def broken(_inp, _params=None):
         raise ValueError("odd face")
 
     monkeypatch.setattr(anatomy, "measure_face", broken)

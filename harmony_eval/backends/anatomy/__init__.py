@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ...params import MeasureParams
 from ...quality import sharpness
 from ...types import Box, FaceInput, RegionPrediction
 from . import brows as _brows
@@ -72,11 +73,13 @@ def _mean_features(items: list[dict[str, float]], names: list[str]) -> np.ndarra
     return out
 
 
-def measure_face(inp: FaceInput) -> FaceMeasurement:
-    """Measure eyes, brows and mouth of one face (see the eyes / brows / mouth modules)."""
+def measure_face(inp: FaceInput, params: MeasureParams | None = None) -> FaceMeasurement:
+    """Measure eyes, brows and mouth of one face (see the eyes / brows / mouth modules) with the
+    constants of ``params`` (``harmony_eval.params``; ``None``: every module's defaults)."""
+    mp = params if params is not None else MeasureParams.from_overrides()
     regions = inp.regions or {}
     face_box = regions.get("face") or inp.face.box
-    cv: Canvas = make_canvas(inp.image, face_box)
+    cv: Canvas = make_canvas(inp.image, face_box, p=mp.common, q=mp.quality)
     debug: dict[str, Any] = {"canvas": cv}
     parts: dict[str, dict[str, float] | None] = {}
     eye_boxes = {
@@ -90,7 +93,7 @@ def measure_face(inp: FaceInput) -> FaceMeasurement:
             parts[name] = None
             continue
         cbox = cv.to_canvas(box)
-        feats, dbg = _eyes.measure_eye(cv, cbox, inner_is_right=(name == "left_eye"))
+        feats, dbg = _eyes.measure_eye(cv, cbox, inner_is_right=(name == "left_eye"), p=mp.eyes)
         parts[name], debug[name] = feats, dbg
         ys, xs = np.nonzero(dbg["mask"])
         wx0, wy0 = dbg["window"][:2]
@@ -107,11 +110,12 @@ def measure_face(inp: FaceInput) -> FaceMeasurement:
             continue
         eye = "left_eye" if name == "left_brow" else "right_eye"
         top, ew = eye_geo.get(eye, (None, None))
-        feats, dbg = _brows.measure_brow(cv, cv.to_canvas(box), name == "left_brow", top, ew, eye_mask)
+        left = name == "left_brow"
+        feats, dbg = _brows.measure_brow(cv, cv.to_canvas(box), left, top, ew, eye_mask, p=mp.brows)
         parts[name], debug[name] = feats, dbg
     mouth_box = regions.get("mouth")
     if mouth_box is not None:
-        parts["mouth"], debug["mouth"] = _mouth.measure_mouth(cv, cv.to_canvas(mouth_box))
+        parts["mouth"], debug["mouth"] = _mouth.measure_mouth(cv, cv.to_canvas(mouth_box), p=mp.mouth)
     else:
         parts["mouth"] = None
 
@@ -128,7 +132,7 @@ def measure_face(inp: FaceInput) -> FaceMeasurement:
     fx0, fy0, fx1, fy1 = (int(v) for v in face_box)
     crop = inp.image[max(0, fy0) : max(fy0 + 1, fy1), max(0, fx0) : max(fx0 + 1, fx1)]
     quality = {
-        "sharpness": sharpness(crop) if crop.size else 0.0,
+        "sharpness": sharpness(crop, p=mp.quality) if crop.size else 0.0,
         "eyes_visible": max((parts[k]["visible"] for k in eye_boxes if parts.get(k)), default=0.0),
         "mouth_visible": m["visible"] if m is not None else 0.0,
     }
@@ -162,6 +166,9 @@ class AnatomyBackend:
     Args:
         params: path of a parameter JSON (``mapping.save_params`` format); default the shipped
             ``config/anatomy.json`` (hand-set priors).
+        measure_params: measurement constant overrides (``harmony_eval.params``: ``{"mouth.teeth_dark":
+            10}``, ``["mouth.teeth_dark=10"]``) for faces it measures itself (a ``FaceInput`` with no
+            ``measurement``; in a ``Scorer`` the measurement stage measures under the same ones).
 
     Other backends' options are not accepted: ``config.ScorerConfig`` gives each backend its own
     (accepting any keyword let a misspelt option pass without a word).
@@ -171,7 +178,8 @@ class AnatomyBackend:
     #: Its features are the measurement stage's own numbers: the pipeline adds no ``anat_*`` copy.
     reads_measurements = True
 
-    def __init__(self, params: str | os.PathLike | None = None) -> None:
+    def __init__(self, params: str | os.PathLike | None = None, measure_params: Any = None) -> None:
+        self.measure = MeasureParams.from_overrides(measure_params)  # a bad name raises now, not per face
         self.params_path = params
         self.params = load_params(params)
         for region, names in FEATURE_NAMES.items():
@@ -191,7 +199,7 @@ class AnatomyBackend:
         see ``harmony_eval.measure``), else measured here (a ``FaceInput`` built by hand)."""
         from ...measure import measure_one
 
-        m = inp.measurement if inp.measurement is not None else measure_one(inp)
+        m = inp.measurement if inp.measurement is not None else measure_one(inp, self.measure)
         if m.error:  # no measurement, no reading: the caller sees why rather than a made-up one
             raise RuntimeError(f"anatomy backend: {m.error}")
         probs: dict[str, dict[str, float] | None] = dict.fromkeys(

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ...quality import PARAMS as QUALITY_PARAMS
+from ...quality import Params as QualityParams
 from ...quality import ink_threshold, skin_colour, stroke_mask, to_lab
 from ...types import Box
-
-_UPSCALE = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,6 @@ class Params:
     #: Width (px) of the face box on the canvas. 256 keeps a 5 px stroke of a 512 px face ~2.5 px wide
     #: and all measurements of one face under ~10 ms on one core.
     face_px: int = 256
-    #: Resampling when a face smaller than ``face_px`` is enlarged onto the canvas (``"linear"`` or
-    #: ``"cubic"``; shrinking is always area-averaged). Judged label-free by
-    #: ``benchmarks.scale_consistency`` (87 faces of 5 sources shrunk to 96 / 72 / 56 / 40 px): bicubic
-    #: moved the pooled reading's distance from the full-size one 0.10 / 0.18 / 0.21 / 0.27 -> 0.10 /
-    #: 0.16 / 0.20 / 0.26, but was worse on dialogic and renpy at 56 px (0.15 -> 0.17, 0.21 -> 0.26) and
-    #: left held-out accuracy unmoved: not the default.
-    upscale: str = "linear"
     #: Canvas margin around the face box (share of the face size): brows and part boxes can stick out.
     margin: float = 0.25
     #: A face box narrower or shorter than this (image px) has nothing to measure: an error.
@@ -51,12 +44,6 @@ class Params:
     # Component picking (:func:`pick_components`).
     #: Least reach (px) for joining pieces: a 1-2 px break in a thin stroke is always bridged.
     join_min_px: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.upscale not in _UPSCALE:
-            raise ValueError(
-                f"anatomy common.Params.upscale={self.upscale!r}: expected one of {sorted(_UPSCALE)}"
-            )
 
 
 PARAMS = Params()
@@ -79,6 +66,10 @@ class Canvas:
     #: Whether the face box reaches the image's bottom edge: then its bottom is where the picture was
     #: cut (a tight crop), not the chin line, and a mouth may sit right at it.
     cut_bottom: bool = False
+    #: The constants it was made with, for the helpers that read it (``region_mask``, the parts'
+    #: ``pick_components`` and ``width_visibility`` calls): a run's overrides reach every read.
+    params: Params = PARAMS
+    quality: QualityParams = QUALITY_PARAMS
 
     def to_canvas(self, box: Box) -> tuple[float, float, float, float]:
         ox, oy = self.origin
@@ -107,9 +98,11 @@ class Canvas:
         )
 
 
-def make_canvas(image: np.ndarray, face_box: Box, p: Params = PARAMS) -> Canvas:
+def make_canvas(
+    image: np.ndarray, face_box: Box, p: Params = PARAMS, q: QualityParams = QUALITY_PARAMS
+) -> Canvas:
     """Cut ``face_box`` (plus ``p.margin``) out of ``image`` (uint8 RGB ``(H, W, 3)`` or gray ``(H, W)``)
-    and resize it so the face is ``p.face_px`` wide."""
+    and resize it so the face is ``p.face_px`` wide; ``q``: the quality measures' constants (skin, ink)."""
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     fx0, fy0, fx1, fy1 = (float(v) for v in face_box)
@@ -124,18 +117,19 @@ def make_canvas(image: np.ndarray, face_box: Box, p: Params = PARAMS) -> Canvas:
     s = p.face_px / fw
     crop = image[cy0:cy1, cx0:cx1, :3]
     out_w, out_h = max(p.min_canvas_px, round((cx1 - cx0) * s)), max(p.min_canvas_px, round((cy1 - cy0) * s))
-    interp = cv2.INTER_AREA if s < 1 else _UPSCALE[p.upscale]
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     lab = to_lab(cv2.resize(crop, (out_w, out_h), interpolation=interp))
     face = ((fx0 - cx0) * s, (fy0 - cy0) * s, (fx1 - cx0) * s, (fy1 - cy0) * s)
     fi = [int(round(v)) for v in face]
     face_lab = lab[max(0, fi[1]) : fi[3], max(0, fi[0]) : fi[2]]
-    skin = skin_colour(face_lab if face_lab.size else lab)
+    skin = skin_colour(face_lab if face_lab.size else lab, p=q)
     lum = lab[:, :, 0]
     # Black-hat (closing minus image): thin strokes darker than their surroundings (``p.blackhat_kernel``)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.blackhat_kernel, p.blackhat_kernel))
     blackhat = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, kernel)
-    t_dark = ink_threshold(face_lab if face_lab.size else lab, skin)
-    return Canvas(lab, s, (cx0, cy0), face, skin, t_dark, blackhat, cut_bottom=fy1 >= h - p.cut_bottom_px)
+    t_dark = ink_threshold(face_lab if face_lab.size else lab, skin, p=q)
+    cut = fy1 >= h - p.cut_bottom_px
+    return Canvas(lab, s, (cx0, cy0), face, skin, t_dark, blackhat, cut_bottom=cut, params=p, quality=q)
 
 
 def region_mask(
@@ -143,7 +137,8 @@ def region_mask(
 ) -> np.ndarray:
     """Stroke mask (uint8 0/1) of a canvas window; ``scale`` multiplies the darkness threshold."""
     x0, y0, x1, y1 = win
-    return stroke_mask(cv.lab[y0:y1, x0:x1], cv.skin, cv.t_dark * scale, colour).astype(np.uint8)
+    mask = stroke_mask(cv.lab[y0:y1, x0:x1], cv.skin, cv.t_dark * scale, colour, p=cv.quality)
+    return mask.astype(np.uint8)
 
 
 def pick_components(

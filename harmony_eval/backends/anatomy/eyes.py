@@ -166,14 +166,16 @@ def measure_eye(
     bx0, by0, bx1, by1 = box
     centre = (0.5 * (bx0 + bx1) - x0, 0.5 * (by0 + by1) - y0)
     sigma = (max(p.sigma_min, p.sigma_box * (bx1 - bx0)), max(p.sigma_min, p.sigma_box * (by1 - by0)))
-    part = pick_components(mask, centre, sigma, min_area=p.min_area, join=p.join, edge=p.edge, span=p.span)
+    part = pick_components(
+        mask, centre, sigma, min_area=p.min_area, join=p.join, edge=p.edge, span=p.span, p=cv.params
+    )
     face_w = cv.face[2] - cv.face[0]
     debug = {"window": win, "mask": part}
     if part.sum() < p.min_px:
         return dict(_ABSENT), debug
     xcol, top, bot, count = column_profile(part)
     w = float(xcol.max() - xcol.min() + 1)
-    visible = width_visibility(w, p.visible_w * face_w)
+    visible = width_visibility(w, p.visible_w * face_w, p=cv.quality)
     ext = bot - top + 1
     central = np.abs(xcol - xcol.mean()) <= p.centre_cols * w
     height = float(np.percentile(ext[central], p.open_pct))

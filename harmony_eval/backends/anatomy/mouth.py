@@ -227,13 +227,15 @@ def measure_mouth(
         max(p.sigma_face[0] * face_w, p.sigma_box[0] * (bx1 - bx0)),
         max(p.sigma_face[1] * face_w, p.sigma_box[1] * (by1 - by0)),
     )
-    part = pick_components(mask, centre, sigma, min_area=p.min_area, join=p.join, edge=p.edge, span=p.span)
+    part = pick_components(
+        mask, centre, sigma, min_area=p.min_area, join=p.join, edge=p.edge, span=p.span, p=cv.params
+    )
     debug = {"window": win, "mask": part}
     if part.sum() < p.min_area:
         return dict(_ABSENT), debug
     ys, xs = np.nonzero(part)
     w = float(xs.max() - xs.min() + 1)
-    visible = width_visibility(w, p.visible_w * face_w)
+    visible = width_visibility(w, p.visible_w * face_w, p=cv.quality)
     hp, wp = part.shape
     # A mouth off-centre in a loose box may run out of one side of the window, a wide open one out of
     # both; a part crossing it from top to bottom, or leaving by the bottom and a side, is the face
