@@ -26,10 +26,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.speed_sprites import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,18 +47,19 @@ def make_set(folder: Path, n: int, source: Path = ROOT / "examples") -> Path:
     return folder
 
 
-class PeakMemory:
+class PeakMemory(Sampler):
     """Samples this process's RSS and the summed PSS of its process tree in a thread; also notes when
     ``first_row_of`` (a results.jsonl) first holds a row."""
+
+    sample_on_enter = False  # the first sample comes ``every_s`` in, as it always has
 
     def __init__(self, every_s: float = 0.25, first_row_of: Path | None = None) -> None:
         import psutil
 
-        self._me, self._every = psutil.Process(), every_s
+        self._me = psutil.Process()
         self.driver_mb = self.tree_mb = 0.0
         self._watch, self.first_row_at = first_row_of, None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(every_s)
 
     def _sample(self) -> None:
         import psutil
@@ -73,19 +75,6 @@ class PeakMemory:
         w = self._watch
         if self.first_row_at is None and w is not None and w.exists() and w.stat().st_size > 0:
             self.first_row_at = time.perf_counter()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            self._sample()
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
 
 
 def child(engine: str, workers: int, images: Path, out: Path, detectors: str = "") -> dict[str, Any]:

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 _SAMPLE_S = 0.1
 
@@ -56,7 +56,41 @@ def sprite_folder(src: Path, n: int, side: int, dst: Path) -> Path:
     return imgs
 
 
-class PeakRSS:
+_S = TypeVar("_S", bound="Sampler")
+
+
+class Sampler:
+    """Calls ``_sample`` every ``every_s`` seconds in a thread while the ``with`` block runs, once as
+    it ends, and once as it starts (``sample_on_enter``): the loop of this module's ``PeakRSS`` and
+    ``ray_bench.PeakMemory``, which differ only in what one sample reads."""
+
+    sample_on_enter = True
+
+    def __init__(self, every_s: float) -> None:
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample()
+
+    def __enter__(self: _S) -> _S:
+        if self.sample_on_enter:
+            self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+class PeakRSS(Sampler):
     """Samples the summed RSS of this process and its children in a thread (``with PeakRSS() as m``)."""
 
     def __init__(self) -> None:
@@ -64,8 +98,7 @@ class PeakRSS:
 
         self._proc = psutil.Process()
         self.peak_total = self.peak_main = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(_SAMPLE_S)
 
     def _sample(self) -> None:
         import psutil
@@ -76,20 +109,6 @@ class PeakRSS:
             with contextlib.suppress(psutil.Error):  # a child that just ended
                 total += c.memory_info().rss
         self.peak_main, self.peak_total = max(self.peak_main, main), max(self.peak_total, total)
-
-    def _run(self) -> None:
-        while not self._stop.wait(_SAMPLE_S):
-            self._sample()
-
-    def __enter__(self) -> PeakRSS:
-        self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
 
 
 def _run(imgs: Path | list[str], out: Path, workers: int) -> tuple[float, int]:
