@@ -91,6 +91,14 @@ def test_overrides_reach_worker_processes(files):
     assert all(c < 1.0 for c in (_closed(pred.features["eyes"]) for _, pred, _ in plain))
 
 
+def test_region_proportions_reach_the_pipeline(files):
+    plain = Scorer(**FAST).prepare(files[0])
+    tall = Scorer(**FAST, params={"regions.brow_above": 2.0}).prepare(files[0])
+    assert tall.faces[0].box == plain.faces[0].box  # the same face found
+    (_, py0, _, py1), (_, ty0, _, ty1) = plain.regions["left_brow"], tall.regions["left_brow"]
+    assert ty0 < py0 and ty1 == py1  # the brow band reaches higher above the eye, its bottom stays
+
+
 def test_overrides_change_the_cache_key_and_never_read_stale_measurements(tmp_path):
     assert cache_id(MeasureParams.from_overrides()) != cache_id(
         MeasureParams.from_overrides(["mouth.edge=0.1"])
@@ -191,8 +199,8 @@ def test_calibrate_records_the_overrides_and_score_checks_them(tmp_path, capsys)
 
     rows = []
     for e in ("neutral", "happy", "sad", "angry"):
-        for seed in range(3):
-            render_face(e, e, e, size=192, seed=seed).save(tmp_path / f"{e}_{seed}.png")
+        for seed in range(2):
+            render_face(e, e, e, size=160, seed=seed).save(tmp_path / f"{e}_{seed}.png")
             rows.append({"file": f"{e}_{seed}.png", "emotion": e})
     with open(tmp_path / "labels.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["file", "emotion"])
@@ -201,7 +209,8 @@ def test_calibrate_records_the_overrides_and_score_checks_them(tmp_path, capsys)
     out = tmp_path / "cal"
     code, err = _cli(capsys, "calibrate", "--images", str(tmp_path), "--labels", str(tmp_path / "labels.csv"),
                      "--out", str(out), "--backend", "anatomy", "--detectors", "animeface,crop", "--cv", "2",
-                     "--bootstrap", "0", "--no-curve", "--no-progress", "--param", "mouth.edge=0.1")  # fmt: skip
+                     "--bootstrap", "0", "--no-curve", "--no-progress", "--model", "scaling", "--method", "sigmoid",
+                     "--param", "mouth.edge=0.1")  # fmt: skip
     assert code == 0, err
     cal = json.loads((out / "calibration.json").read_text())
     assert cal["training"]["params"] == {"mouth.edge": 0.1}
