@@ -74,3 +74,12 @@ def test_canvas_upscale_changes_only_faces_smaller_than_the_canvas():
 def test_an_unknown_upscale_names_the_field_and_the_choices():
     with pytest.raises(ValueError, match=r"upscale='nearest'.*cubic.*linear"):
         dataclasses.replace(common.PARAMS, upscale="nearest")
+
+
+def test_variant_jobs_cut_the_close_up_at_the_chin():
+    rgb = np.full((600, 400, 3), 255, np.uint8)
+    jobs = shrink_jobs([("s", "big", rgb)], {"s/big": [100, 100, 300, 300]}, (), ("chin",))
+    assert [j[2] for j in jobs] == ["native", "chin"]
+    _, _, _, img, box = jobs[1]
+    assert box[3] == pytest.approx(img.shape[0], abs=1)  # the face box runs into the bottom edge
+    assert box[2] - box[0] < img.shape[1]  # with room either side, as a close-up
