@@ -317,6 +317,7 @@ class Scorer:
             quality=pred.quality,
             target=prep.target,
             config=self.config,
+            face_width=(prep.faces[0].box[2] - prep.faces[0].box[0]) if prep.faces else None,
         )
         extras = None
         if pred.raters:  # several raters: their agreement per region, and a flag when they part ways
