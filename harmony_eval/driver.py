@@ -7,6 +7,9 @@ anatomy one) they run it and finish the row too, else the main process batches t
 through the backend (CLIP: one encoder call for the crops of ``batch`` images). Each yielded
 ``Prepared`` has its pixels dropped (``image=None``) unless ``keep_images``: a long run must not
 hold every decoded image. ``Prepared.predict_s`` is the backend time charged to that image.
+
+With ``face_from_siblings`` (the default) the rows then pass through ``sibling_pass``: a miss waits
+until every image of its folder is prepared, then may be scored again on its siblings' face box.
 """
 
 from __future__ import annotations

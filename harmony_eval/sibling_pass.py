@@ -11,7 +11,9 @@ that gets a box is prepared again with that face forced (load, regions, measurem
 finished, so the measurement stage and the backend read the new face as any other. Rows still come
 out in input order: a miss waits until its folder is complete (folders are listed contiguously by
 ``list_images``, so little waits). The decision reads the whole folder, so neither the input order
-nor the worker count changes a row. ``ScorerConfig.detection.face_from_siblings=False`` skips it.
+nor the worker count changes a row. ``ScorerConfig.detection.face_from_siblings=False`` (CLI
+``--no-face-from-siblings``) skips it. Not run by ``--engine ray`` (its actors return finished rows).
+With ``keep_images`` the rows held behind a miss keep their pixels until its folder is done.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ When no detector finds a face on the whole image, the cascade runs again on what
 (:class:`Fallback`): the content box of a sprite on a plain background, then the top of a
 standing figure, so that a small head on a tall canvas is seen at a detectable size. Detectors are
 cheap to build and create their models on first use, so they can be pickled to worker processes.
+
+A face still missed can come from its batch: ``detect.siblings`` gives it the agreeing box of its
+expression variants (same folder and canvas, same pixels outside the face), run by the driver after
+this per-image pass (``harmony_eval.sibling_pass``; detector ``siblings``).
 """
 
 from __future__ import annotations
