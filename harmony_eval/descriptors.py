@@ -208,3 +208,26 @@ def region_descriptors(
         raise ValueError(f"descriptor kind {kind!r} is unknown; expected one of {list(KINDS)}")
     g = grey(image)
     return {name: describe(g, regions.get(spec.box), spec, kind) for name, spec in SPECS.items()}
+
+
+def mirror_order(spec: DescriptorSpec, kind: str = DEFAULT_KIND) -> np.ndarray:
+    """``(descriptor_length(spec, kind),)`` indices such that ``v[mirror_order(spec, kind)]`` is the
+    descriptor of the left-right mirrored crop, for ``v`` the descriptor of the crop: the layout is
+    mirrored without the image. ``hog`` (blocks ``(rows, cols, 2, 2, orientations)``): block and cell
+    columns reversed, and a gradient angle ``t`` becomes ``180 - t``, so bin ``i`` of
+    ``[i, i + 1) * 180 / n`` becomes bin ``n - 1 - i``; exact except where a gradient is exactly
+    horizontal in the resized crop (``t = 0`` stays in bin 0 in scikit-image, mirrored or not). ``lbp``:
+    cell columns reversed (uniform codes count the set bits, which a mirror keeps). ``grey``: pixel
+    columns reversed."""
+    n = descriptor_length(spec, kind)
+    if kind == "grey":
+        return np.arange(n).reshape(spec.grey[1], spec.grey[0])[:, ::-1].ravel()
+    if kind == "lbp":
+        cx, cy = _lbp_grid(spec)
+        return np.arange(n).reshape(cy, cx, LBP_POINTS + 2)[:, ::-1, :].ravel()
+    cx, cy = spec.size[0] // spec.cell, spec.size[1] // spec.cell
+    if min(spec.size) < 2 * spec.cell:  # one-cell blocks padded by np.resize: no block layout to mirror
+        raise ValueError(f"descriptor {spec}: mirroring needs 2x2-cell HOG blocks (a size of 2+ cells)")
+    o = spec.orientations
+    idx = np.arange(n).reshape(cy - 1, cx - 1, 2, 2, o)
+    return idx[:, ::-1, :, ::-1, :][..., (o - 1 - np.arange(o))].ravel()
