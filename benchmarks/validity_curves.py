@@ -16,6 +16,14 @@ import numpy as np
 
 from benchmarks.validity_data import FOUR
 
+#: fitting options ``option_curves`` compares by default: before / after the cross-validated choice of
+#: feature set (``calibration.fit._with_features``), mirror augmentation (``calibration.augment``)
+VARIANTS = {
+    "anatomy+desc": {"features": "all"},
+    "features auto": {"features": "auto"},
+    "anatomy+desc mirrored": {"features": "all", "mirror": True},
+}
+
 
 def suggested_order(ds, pool: list[int], sizes: list[int], seed: int = 0) -> list[int]:
     """``pool`` (dataset indices) in ``--suggest`` order, batch by batch up to each of ``sizes``: the
@@ -80,6 +88,90 @@ def label_curves(
     return out
 
 
+def _source_datasets(items: list, scorer, min_labels: int) -> dict:
+    """``{source: Dataset}`` of the labelled originals of every source with ``min_labels`` of them,
+    and ``pooled`` (all sources) when there are three or more."""
+    from calibration.evaluate import Dataset
+    from calibration.labels import Labels
+
+    groups = {
+        s: [it for it in items if it.case.source == s] for s in sorted({it.case.source for it in items})
+    }
+    if len(groups) >= 3:
+        groups["pooled"] = items
+    out = {}
+    for name, its in groups.items():
+        its = [it for it in its if it.case.kind == "original" and it.case.label and it.named]
+        if len(its) >= min_labels:
+            labels = Labels(
+                [{"file": it.case.path, "emotion": it.case.label} for it in its], ["emotion"], name
+            )
+            out[name] = Dataset(labels, [it.scored for it in its], scorer, list(FOUR))
+    return out
+
+
+def option_curves(
+    items: list, scorer, variants: dict[str, dict] | None = None, *, seeds: int = 10, repeats: int = 4,
+    sizes: tuple[int, ...] = (8, 16, 32, 48), min_labels: int = 8,
+) -> dict[str, dict]:  # fmt: skip
+    """Within-source learning curves of the face reader (``full`` + temperature) under each of
+    ``variants`` (name -> ``FitOptions`` fields), on the same ``seeds`` fixed 30 % test splits and the
+    same ``repeats`` random label orders per split, so variants pair up: per source the mean curve
+    of each and ``"<variant> - <first>"``, the paired difference (mean and SE over splits). Sizes
+    are ``sizes`` below the pool, then the whole pool."""
+    from calibration.curve import learning_curve, split
+    from calibration.fit import FitOptions
+
+    variants = variants or VARIANTS
+    out: dict[str, dict] = {}
+    for name, ds in _source_datasets(items, scorer, min_labels).items():
+        runs: dict[str, list[dict]] = {v: [] for v in variants}
+        for seed in range(seeds):
+            pool, _ = split(ds, 0.3, seed)
+            at = [n for n in sizes if n < len(pool)] + [len(pool)]
+            for v, kw in variants.items():
+                opts = FitOptions(**{"model": "full", "method": "temperature", **kw})
+                runs[v].append(learning_curve(ds, opts, sizes=at, repeats=repeats, seed=seed))
+        first = next(iter(variants))
+        out[name] = {v: _mean_curve(cs) for v, cs in runs.items()}
+        out[name].update({f"{v} - {first}": _paired(runs[v], runs[first]) for v in variants if v != first})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.validity_curves [--shared ../shared/data] [--json OUT] [--seeds 10]``:
+    ``option_curves`` over every labelled source, printed as paired differences."""
+    import argparse
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.validity_data import ROOT, collect_cases
+    from benchmarks.validity_fit import score_cases
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.validity_curves")
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=4)
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = collect_cases(a.shared if a.shared.is_dir() else None, Path(tmp))
+        scorer, items = score_cases(cases, Path(tmp))
+        res = option_curves(items, scorer, seeds=a.seeds, repeats=a.repeats)
+    for src, r in res.items():
+        for k, c in r.items():
+            vals = (
+                [f"{m:+.3f}+-{e:.3f}" for m, e in zip(c["mean"], c["se"], strict=True)]
+                if "se" in c
+                else [f"{m:.3f}" for m in c["mean"]]
+            )
+            print(f"{src:11s} {k:40s} at {c['sizes']}: {' '.join(vals)}")
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1), encoding="utf-8")
+    return 0
+
+
 def _paired(a: list[dict], b: list[dict]) -> dict[str, list]:
     """Per size, the mean over splits of ``a - b`` (same split, same test faces) and its standard
     error: the splits differ far more than the orders on one split (N=8 on 6-33 test faces: sd
@@ -116,3 +208,7 @@ def _mean_curve(curves: list[dict]) -> dict[str, Any]:
         "repeats": sum(c["repeats"] for c in curves),
         "splits": len(curves),
     }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
