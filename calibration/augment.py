@@ -12,7 +12,7 @@ rows are mirrored: a model is judged on the images as they are (``fit_estimator`
 its mirror in the same fold, so the calibration map sees no copy of a face it was fitted on).
 
 Measured, and therefore off by default (``FitOptions.mirror``): within-source learning curves of the
-face reader (``full`` + temperature over anatomy + HOG; 10 fixed 30 % test splits x 4 random label
+face reader (``full`` + temperature over anatomy + HOG, C 0.5; 10 fixed 30 % test splits x 4 random label
 orders; mirrored minus plain, paired, mean +- SE over splits) at 8 / 16 / 32 / all labels:
 afc +0.02 / -0.00 / -0.01 / -0.03 +- 0.02 (46), seraphina -0.06 +- 0.04 (7), permissive and zundamon
 +0.00, pooled +0.01 / +0.01 / +0.02 / +0.03 +- 0.02 (72). Mirrors read from the flipped images

@@ -170,6 +170,10 @@ def _with_features(cands: list[tuple], named, model: str, features: str) -> list
     | 48 | | | | | +0.03 +- 0.02 |
     | all (46 / 11 / 7 / 6 / 72) | +0.03 +- 0.03 | +0.08 +- 0.07 | -0.03 +- 0.03 | +0.10 +- 0.07 | +0.00 +- 0.02 |
 
+    With ``FitOptions.C`` 0.05 as well (was 0.5), the change against the reader before both, at
+    8 / 16 / 32 / 48 / all labels: pooled +0.02 / +0.04 / +0.06 / +0.06 / +0.05 (SE 0.01-0.02;
+    balanced accuracy 0.47 / 0.46 / 0.53 / 0.60 / 0.61 -> 0.48 / 0.49 / 0.60 / 0.66 / 0.66), afc
+    +0.00 / +0.00 / +0.02 / +0.05 +- 0.03 at 46, the small sources as above.
     Anatomy alone was better still at 48-72 pooled labels (+0.05 / +0.06 +- 0.02-0.03), but fixing
     it would throw away the descriptors where a style gives hundreds of labels (the issue's HOG
     alone: 0.82 at 280 labels of one style): the user's labels choose."""
