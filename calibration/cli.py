@@ -44,7 +44,7 @@ def run_calibration(
     method: str = "auto",
     model: str = "auto",
     prior: str = "balanced",
-    C: float = 0.5,
+    C: float = 0.05,
     bootstrap: int = 1000,
     seed: int = 0,
     workers: int = 1,
@@ -218,7 +218,13 @@ def calibrate(
         str,
         typer.Option(help="Class prior of the probabilities: balanced (every emotion alike) | empirical."),
     ] = "balanced",
-    c: Annotated[float, typer.Option("--C", help="Inverse L2 strength of the logistic regression.")] = 0.5,
+    c: Annotated[
+        float,
+        typer.Option(
+            "--C",
+            help="Inverse L2 strength of the logistic regression (0.05: FitOptions.C, see calibration/fit.py).",
+        ),
+    ] = 0.05,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of folds and bootstrap.")] = 0,
     workers: Annotated[int, typer.Option(help="Worker processes for loading + detection.")] = 1,
