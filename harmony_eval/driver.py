@@ -81,9 +81,16 @@ def _jobs(items: Iterable[Any]) -> list[tuple[Any, str | None]]:
 
 
 def iter_scored(
-    scorer: Scorer, items: Iterable[Any], workers: int = 1, batch: int = 16, keep_images: bool = False
+    scorer: Scorer,
+    items: Iterable[Any],
+    workers: int = 1,
+    batch: int = 16,
+    keep_images: bool = False,
+    in_order: bool = True,
 ) -> Iterator[Scored]:
     """``(prepared, prediction, row)`` per item, in input order; see the module docstring.
+    ``in_order=False``: faces found stream at once, misses follow their folder's last image
+    (``sibling_pass.with_siblings``).
 
     ``workers > 1`` uses a forkserver process pool (in-memory images need ``workers=1``: they are
     not sent to workers). ``batch``: images per backend call in the main process."""
@@ -93,7 +100,8 @@ def iter_scored(
     if getattr(scorer, "siblings", False):  # misses boxed from siblings once their folder is done
         from .sibling_pass import with_siblings
 
-        return with_siblings(scorer, jobs, _iter_jobs(scorer, jobs, workers, batch, keep_images), keep_images)
+        it = _iter_jobs(scorer, jobs, workers, batch, keep_images)
+        return with_siblings(scorer, jobs, it, keep_images, in_order=in_order)
     return _iter_jobs(scorer, jobs, workers, batch, keep_images)
 
 

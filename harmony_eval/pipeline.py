@@ -357,13 +357,20 @@ class Scorer:
         return row
 
     def iter_scored(
-        self, items: Iterable[Any], workers: int = 1, batch: int = 16, keep_images: bool = False
+        self,
+        items: Iterable[Any],
+        workers: int = 1,
+        batch: int = 16,
+        keep_images: bool = False,
+        in_order: bool = True,
     ) -> Iterator[tuple[Prepared, RegionPrediction | None, dict[str, Any]]]:
         """``(prepared, prediction, row)`` for each item (a path, an in-memory image or an
         ``(item, name)`` pair), in input order, on ``workers`` processes; see ``harmony_eval.driver``."""
         from .driver import iter_scored
 
-        return iter_scored(self, items, workers=workers, batch=batch, keep_images=keep_images)
+        return iter_scored(
+            self, items, workers=workers, batch=batch, keep_images=keep_images, in_order=in_order
+        )
 
     def score_one(self, item: Any, name: str | None = None) -> dict[str, Any]:
         prep = self.prepare(item, name)

@@ -1,8 +1,9 @@
 """Scoring a folder into a run directory: ``results.jsonl`` row by row, resumable, in parallel.
 
-``OUT/results.jsonl`` is appended and flushed one complete line per image, in input order. A rerun on
-the same ``OUT`` skips every path that already has a row; a half-written last line (a killed run)
-is cut off first, so a row is never lost twice nor written twice. At the end ``results.csv``,
+``OUT/results.jsonl`` is appended and flushed one complete line per image as it is scored (input
+order, but a folder's misses wait for its last image: the sibling pass), and put in input order at
+the end. A rerun on the same ``OUT`` skips every path that already has a row; a half-written last
+line (a killed run) is cut off first, so a row is never lost twice nor written twice. At the end ``results.csv``,
 ``results.parquet``, ``run.json`` and ``report.html`` are rewritten from all rows.
 """
 
@@ -62,8 +63,10 @@ def read_rows(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]
 
 
 def _rows(scorer: Scorer, jobs: list[tuple[Any, str]], workers: int) -> Iterator[dict[str, Any]]:
-    """Rows in input order (``Scorer.iter_scored``: workers load + detect, + the cheap backend)."""
-    for _, _, row in scorer.iter_scored(jobs, workers=workers, batch=_BATCH):
+    """Rows as they are scored (``Scorer.iter_scored``: workers load + detect, + the cheap backend):
+    input order, except that a folder's misses follow its last image (they wait for the sibling
+    pass; the rows of faces found do not wait for them)."""
+    for _, _, row in scorer.iter_scored(jobs, workers=workers, batch=_BATCH, in_order=False):
         yield row
 
 
@@ -212,7 +215,7 @@ def score_folder(
             len(unused),
             ", ".join(map(str, unused[:5])) + (" ..." if len(unused) > 5 else ""),
         )
-    rows = done_rows + new_rows
+    rows = _in_input_order(done_rows + new_rows, paths, results)
     seconds = time.perf_counter() - t0
     _write_tables(rows, out, scorer.emotions)
     run_info = {
@@ -255,6 +258,21 @@ def _check_resume(out: Path, scorer: Scorer) -> None:
     from .runrecord import check_resume
 
     check_resume(out, scorer)
+
+
+def _in_input_order(rows: list[dict[str, Any]], paths: list, results: Path) -> list[dict[str, Any]]:
+    """``rows`` in the order of ``paths`` (rows of other paths last, as they were), and
+    ``results.jsonl`` rewritten so when the order differs: rows are appended as they are scored, and a
+    folder's misses follow its last image (they wait for the sibling pass). The rewrite goes through a
+    temporary file and ``os.replace``, so a kill leaves the old or the new file, never half of one."""
+    index = {str(p): i for i, p in enumerate(paths)}
+    ordered = sorted(rows, key=lambda r: index.get(r["path"], len(index)))  # stable: others keep order
+    if [r["path"] for r in ordered] != [r["path"] for r in rows]:
+        tmp = results.with_name(results.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(dumps_row(r) for r in ordered)
+        os.replace(tmp, results)
+    return ordered
 
 
 def _write_tables(rows: list[dict[str, Any]], out: Path, emotions: list[str]) -> None:

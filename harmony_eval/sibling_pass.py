@@ -51,10 +51,20 @@ def _member(prep: Prepared, group: str | None) -> Member | None:
 
 
 def with_siblings(
-    scorer: Scorer, jobs: list[tuple[Any, str | None]], scored: Iterator[Scored], keep_images: bool = False
+    scorer: Scorer,
+    jobs: list[tuple[Any, str | None]],
+    scored: Iterator[Scored],
+    keep_images: bool = False,
+    in_order: bool = True,
 ) -> Iterator[Scored]:
     """``scored`` (one ``(prepared, prediction, row)`` per job, in job order) with every miss that
-    gets a box from its siblings scored again on that box; see the module docstring."""
+    gets a box from its siblings scored again on that box; see the module docstring.
+
+    ``in_order=False`` (the runner, which writes rows as they come): a face found is yielded at once
+    and only the misses wait for their folder, yielded when it is complete, so a folder of many
+    misses (generated images without a face, noise) still streams rows, progress and a resumable
+    results file instead of holding everything until the folder's last image. The order stays a
+    function of the input list: the misses of a folder follow its last image."""
     groups = [group_of(item) for item, _ in jobs]
     left = Counter(groups)
     members: dict[str | None, list[Member]] = {}
@@ -69,12 +79,25 @@ def with_siblings(
         left[g] -= 1
         if left[g] == 0:  # the folder is complete: decide over all of it, once
             boxes[g] = sibling_boxes(members.pop(g, []))
-        held.append((i, out, m is not None and m.box is None))
-        # a miss waits for its folder; rows behind it wait for it (input order)
+        miss = m is not None and m.box is None
+        if not in_order and not miss:
+            yield out
+        else:
+            held.append((i, out, miss))
+        # a miss waits for its folder; in order, rows behind it wait for it too
         while held and (not held[0][2] or left[groups[held[0][0]]] == 0):
             j, done, miss = held.popleft()
             found = boxes.get(groups[j], {}).get(done[0].path) if miss else None
             yield done if found is None else _rescore(scorer, jobs[j], *found, keep_images)
+        if not in_order and held and left[g] == 0:  # this folder's misses, behind another's
+            rest = deque()
+            for j, done, miss in held:
+                if left[groups[j]] == 0:
+                    found = boxes.get(groups[j], {}).get(done[0].path)
+                    yield done if found is None else _rescore(scorer, jobs[j], *found, keep_images)
+                else:
+                    rest.append((j, done, miss))
+            held = rest
 
 
 def _rescore(

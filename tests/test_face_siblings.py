@@ -164,3 +164,17 @@ def test_cli_switch_turns_it_off_and_the_run_records_it(sprite_set, tmp_path) ->
     assert rows[f["miss"]]["status"] == "no_face"
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["config"]["scorer"]["detection"]["face_from_siblings"] is False
+
+
+def test_the_runner_streams_found_faces_while_a_folders_misses_wait(sprite_set) -> None:
+    """in_order=False (the runner): the misses of a folder follow its last image, faces found do
+    not wait behind them, and every row is the one the in-order pass gives."""
+    f = sprite_set["files"]
+    files = [f["miss"], f["noise"], f["neutral"], f["sad"], f["angry"]]  # misses first
+    sc = Scorer(**OPTS)
+    ordered = [row for _, _, row in sc.iter_scored(files)]
+    streamed = [row for _, _, row in sc.iter_scored(files, in_order=False)]
+    assert [r["path"] for r in ordered] == files
+    assert [r["path"] for r in streamed] == [f["neutral"], f["sad"], f["angry"], f["miss"], f["noise"]]
+    assert sorted(streamed, key=lambda r: files.index(r["path"])) == ordered
+    assert streamed[3]["detector"] == "siblings" and streamed[4]["status"] == "no_face"
