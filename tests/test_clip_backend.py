@@ -250,23 +250,16 @@ def test_backend_plugs_into_score_and_the_output_contract(tmp_path):
 def test_calibrate_fits_a_linear_probe_per_region_on_clip_embeddings(tmp_path):
     """Labels improve CLIP as they improve the offline reader: the learned region readers of
     `calibrate` read the CLIP crop embeddings (and weak face labels train eyes / brows / mouth)."""
-    import csv
 
     from calibration.cli import run_calibration
     from harmony_eval.calibrated import Calibration
-    from harmony_eval.testing.render import render_face
+    from harmony_eval.testing.sets import write_labelled_faces
 
     cfg = tmp_path / "tiny-clip-cal.json"
     cfg.write_text(json.dumps(TINY_CFG), encoding="utf-8")
     imgs = tmp_path / "imgs"
     imgs.mkdir()
-    with open(imgs / "labels.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "emotion"])
-        for e in EMOTIONS:
-            for seed in range(4):
-                render_face(e, e, e, size=256, seed=seed).save(imgs / f"{e}_{seed}.png")
-                w.writerow([f"{e}_{seed}.png", e])
+    write_labelled_faces(imgs, EMOTIONS, seeds=4, size=256)
     out = tmp_path / "cal"
     run_calibration(
         imgs, imgs / "labels.csv", out, backend="clip", emotions=EMOTIONS, model="full", method="temperature",

@@ -195,17 +195,9 @@ def test_calibration_fitted_under_other_overrides_is_refused(tmp_path):
 
 
 def test_calibrate_records_the_overrides_and_score_checks_them(tmp_path, capsys):
-    import csv
+    from harmony_eval.testing.sets import write_labelled_faces
 
-    rows = []
-    for e in ("neutral", "happy", "sad", "angry"):
-        for seed in range(2):
-            render_face(e, e, e, size=160, seed=seed).save(tmp_path / f"{e}_{seed}.png")
-            rows.append({"file": f"{e}_{seed}.png", "emotion": e})
-    with open(tmp_path / "labels.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["file", "emotion"])
-        w.writeheader()
-        w.writerows(rows)
+    write_labelled_faces(tmp_path, ["neutral", "happy", "sad", "angry"], seeds=2, size=160)
     out = tmp_path / "cal"
     code, err = _cli(capsys, "calibrate", "--images", str(tmp_path), "--labels", str(tmp_path / "labels.csv"),
                      "--out", str(out), "--backend", "anatomy", "--detectors", "animeface,crop", "--cv", "2",

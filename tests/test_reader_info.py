@@ -4,7 +4,6 @@ and, when uncalibrated, how to calibrate. Figures come from the reader cards / c
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -16,7 +15,7 @@ from harmony_eval.calibrated import Calibration
 from harmony_eval.cli import main
 from harmony_eval.pipeline import Scorer
 from harmony_eval.resources import config_path
-from harmony_eval.testing.render import render_face
+from harmony_eval.testing.sets import write_labelled_faces
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 
@@ -24,17 +23,7 @@ EMOTIONS = ["neutral", "happy", "sad", "angry"]
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory) -> Path:
     """8 drawn faces (2 per emotion) with a labels.csv."""
-    d = tmp_path_factory.mktemp("faces")
-    rows = []
-    for e in EMOTIONS:
-        for seed in range(2):
-            render_face(e, e, e, size=224, seed=seed).save(d / f"{e}_{seed}.png")
-            rows.append({"file": f"{e}_{seed}.png", "emotion": e})
-    with open(d / "labels.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["file", "emotion"])
-        w.writeheader()
-        w.writerows(rows)
-    return d
+    return write_labelled_faces(tmp_path_factory.mktemp("faces"), EMOTIONS, seeds=2, size=224)
 
 
 def _score(faces: Path, out: Path, capsys, *extra: str) -> tuple[int, str, str]:

@@ -90,3 +90,20 @@ def make_examples(out_dir: str | Path, size: int = 512) -> list[Path]:
         w.writerow(["file", "emotion"])
         w.writerows([name, t] for name, t, _ in _EXAMPLES if t)
     return paths
+
+
+def write_labelled_faces(folder: str | Path, emotions: list[str], seeds: int = 2, size: int = 224) -> Path:
+    """Draw ``seeds`` coherent faces per emotion into ``folder`` as ``<emotion>_<seed>.png`` and write
+    ``labels.csv`` (``file,emotion``) beside them: a labelled set for ``calibrate`` tests."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for e in emotions:
+        for seed in range(seeds):
+            render_face(e, e, e, size=size, seed=seed).save(folder / f"{e}_{seed}.png")
+            rows.append({"file": f"{e}_{seed}.png", "emotion": e})
+    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["file", "emotion"])
+        w.writeheader()
+        w.writerows(rows)
+    return folder
