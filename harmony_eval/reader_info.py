@@ -211,7 +211,7 @@ def describe_reader(
 
 
 def accuracy_text(info: dict[str, Any]) -> str:
-    """``measured out-of-source balanced accuracy 0.51 [0.24, 0.79] on 19 faces never tuned on
+    """``measured out-of-source balanced accuracy 0.53 [0.28, 0.82] on 19 faces never tuned on
     (chance 0.25)``, or the cross-validated / not-measured equivalent."""
     a = info.get("accuracy") or {}
     ba, ci, n = a.get("balanced_accuracy"), a.get("ci95"), a.get("n")
