@@ -36,7 +36,7 @@ def alive(p: psutil.Process) -> bool:
 
 @pytest.mark.parametrize(("sig", "rc"), [(signal.SIGTERM, 130), (signal.SIGINT, 130)])
 def test_signal_stops_every_child_and_keeps_rows(tmp_path: Path, sig: signal.Signals, rc: int) -> None:
-    n = 200  # far more than are scored before the signal, even on a fast machine
+    n = 1000  # far more than are scored before the signal, even on a fast machine (200 were not)
     draw_images(tmp_path / "imgs", n)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "harmony_eval.cli", "score", str(tmp_path / "imgs"), "--out", str(out)]
