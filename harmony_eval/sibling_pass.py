@@ -80,24 +80,31 @@ def with_siblings(
         if left[g] == 0:  # the folder is complete: decide over all of it, once
             boxes[g] = sibling_boxes(members.pop(g, []))
         miss = m is not None and m.box is None
-        if not in_order and not miss:
-            yield out
-        else:
+        if in_order or miss:
             held.append((i, out, miss))
-        # a miss waits for its folder; in order, rows behind it wait for it too
-        while held and (not held[0][2] or left[groups[held[0][0]]] == 0):
-            j, done, miss = held.popleft()
-            found = boxes.get(groups[j], {}).get(done[0].path) if miss else None
-            yield done if found is None else _rescore(scorer, jobs[j], *found, keep_images)
-        if not in_order and held and left[g] == 0:  # this folder's misses, behind another's
-            rest = deque()
-            for j, done, miss in held:
-                if left[groups[j]] == 0:
-                    found = boxes.get(groups[j], {}).get(done[0].path)
-                    yield done if found is None else _rescore(scorer, jobs[j], *found, keep_images)
-                else:
-                    rest.append((j, done, miss))
-            held = rest
+        else:  # a face found goes at once, ahead of the misses its folder is holding
+            yield out
+        if in_order:  # a miss waits for its folder; the rows behind it wait for it
+            while held and _ready(held[0], groups, left):
+                yield _release(scorer, jobs, held.popleft(), groups, boxes, keep_images)
+        else:  # only misses wait (held holds no more than the misses of unfinished folders)
+            for h in [h for h in held if _ready(h, groups, left)]:
+                yield _release(scorer, jobs, h, groups, boxes, keep_images)
+            held = deque(h for h in held if not _ready(h, groups, left))
+
+
+def _ready(h: tuple[int, Scored, bool], groups: list, left: Counter) -> bool:
+    """A held row can go: it is not a miss, or its folder is complete (its siblings are decided)."""
+    return not h[2] or left[groups[h[0]]] == 0
+
+
+def _release(
+    scorer: Scorer, jobs: list, h: tuple[int, Scored, bool], groups: list, boxes: dict, keep_images: bool
+) -> Scored:
+    """The held row ``h`` as it goes out: rescored on its siblings' box when the folder gave it one."""
+    j, done, miss = h
+    found = boxes.get(groups[j], {}).get(done[0].path) if miss else None
+    return done if found is None else _rescore(scorer, jobs[j], *found, keep_images)
 
 
 def _rescore(
