@@ -85,22 +85,43 @@ def check_workers(workers: int, n_jobs: int, cpus: int | None = None) -> int:
     return max(1, min(workers, n_jobs))
 
 
+#: Signals received inside :func:`signals_as_interrupt` (see :func:`raise_if_interrupted`).
+_RECEIVED: list[int] = []
+
+
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into ``KeyboardInterrupt`` for the block, so that the same cleanup runs for both:
-    the worker pool is stopped (:func:`stop_pool_on_exit`) and the rows written so far stay."""
+def signals_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (and Ctrl-C, unless it is ignored, as under ``nohup``) into ``KeyboardInterrupt``
+    for the block, so that the same cleanup runs for both: the worker pool is stopped
+    (:func:`stop_pool_on_exit`) and the rows written so far stay. The signal is also recorded:
+    CPython drops an exception raised while a finalizer runs ("Exception ignored in ..."), so a
+    signal landing there would be lost; :func:`raise_if_interrupted` raises it again at the next row."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set in the main thread
         return
 
     def handler(signum: int, frame: Any) -> None:
+        _RECEIVED.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    sigs = [signal.SIGTERM] + (
+        [signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else []
+    )
+    previous = {s: signal.signal(s, handler) for s in sigs}
+    _RECEIVED.clear()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
+        _RECEIVED.clear()
+
+
+def raise_if_interrupted() -> None:
+    """``KeyboardInterrupt`` when a signal arrived in :func:`signals_as_interrupt` and the run still
+    goes on (its exception was swallowed): call it between rows."""
+    if _RECEIVED:
+        raise KeyboardInterrupt(f"signal {_RECEIVED[0]}")
 
 
 @contextlib.contextmanager
@@ -151,7 +172,7 @@ def guarded_run(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def run(inputs: Any, out_dir: str | os.PathLike, *args: Any, **kwargs: Any) -> T:
         out = prepare_out(out_dir)
-        with run_lock(out), sigterm_as_interrupt():
+        with run_lock(out), signals_as_interrupt():
             return fn(inputs, out, *args, **kwargs)
 
     return run

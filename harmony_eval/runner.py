@@ -26,7 +26,7 @@ import pandas as pd
 
 from .jsonl import read_jsonl
 from .pipeline import ROW_KEYS, Scorer
-from .runguard import check_workers, guarded_run, output_exclusions, require_images
+from .runguard import check_workers, guarded_run, output_exclusions, raise_if_interrupted, require_images
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -202,6 +202,7 @@ def score_folder(
             f.write(dumps_row(row))
             f.flush()
             new_rows.append(row)
+            raise_if_interrupted()  # a signal whose exception was dropped (see runguard)
             bar.update(1)
             bar.set_postfix_str(f"{row['verdict'] or row['status']}", refresh=False)
     bar.close()

@@ -27,6 +27,17 @@ def wait_for_rows(results: Path, proc: subprocess.Popen, timeout: float = 120) -
     pytest.fail("no row written in time")
 
 
+def sigint_state(pid: int | str = "self") -> str:
+    """SIGINT's disposition in a process, from /proc: caught, ignored or blocked (a child inherits
+    ignored and blocked signals, so a test runner that ignores Ctrl-C would hide what this tests)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("SigBlk", "SigIgn", "SigCgt"):
+            fields[key] = int(value.strip(), 16) >> (signal.SIGINT - 1) & 1
+    return ", ".join(k for k in ("SigBlk", "SigIgn", "SigCgt") if fields.get(k)) or "default"
+
+
 def alive(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
@@ -52,6 +63,11 @@ def test_signal_stops_every_child_and_keeps_rows(tmp_path: Path, sig: signal.Sig
     )
     try:
         wait_for_rows(out / "results.jsonl", proc)
+        if sig == signal.SIGINT:
+            state = sigint_state(proc.pid)
+            assert state == "SigCgt", (
+                f"the CLI does not catch SIGINT ({state}); pytest's process: {sigint_state()}"
+            )
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 3  # 2 workers + forkserver (+ resource tracker)
         proc.send_signal(sig)
@@ -69,3 +85,27 @@ def test_signal_stops_every_child_and_keeps_rows(tmp_path: Path, sig: signal.Sig
     rows = [json.loads(line) for line in lines]  # every line is a complete row
     assert 1 <= len(rows) < n
     assert len({r["path"] for r in rows}) == len(rows)
+
+
+def test_a_signal_whose_exception_was_dropped_still_stops_the_run(monkeypatch) -> None:
+    """CPython swallows an exception raised in a finalizer; a SIGTERM landing there must not be lost."""
+    import gc
+    import os
+
+    from harmony_eval.runguard import raise_if_interrupted, signals_as_interrupt
+
+    class SignalsWhileFinalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, inside __del__: its KeyboardInterrupt is dropped
+
+    dropped: list[type] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    with signals_as_interrupt():
+        SignalsWhileFinalized()
+        gc.collect()
+        assert dropped == [KeyboardInterrupt]  # "Exception ignored in __del__": the run went on
+        with pytest.raises(KeyboardInterrupt, match=f"signal {int(signal.SIGTERM)}"):
+            raise_if_interrupted()
+    raise_if_interrupted()  # outside the block nothing is pending
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
