@@ -9,9 +9,12 @@ The image paths become a Ray dataset; ``map_batches`` runs them through one or t
    backend once in their constructor and turn batches of prepared images into rows
    (``Scorer.score_batch``: predict + finish).
 
-Actors only return rows, as JSON text (``runner.dumps_row``): the driver writes every row, so a retried
-task cannot write one twice, and it puts them back into input order before yielding them, so
-``results.jsonl`` holds the same bytes as a local run on the same inputs. Every path must be readable
+Actors return rows, as JSON text (``runner.dumps_row``), and, for the sibling pass
+(``sibling_pass``), each image's signature and main face without its pixels; the driver decides which
+misses take their siblings' box and scores those again itself, as the local runner does (the driver
+then builds the backend too). The driver writes every row, so a retried task cannot write one twice,
+and it puts them back into input order before yielding them, so ``results.jsonl`` holds the same bytes
+as a local run on the same inputs. Every path must be readable
 at the same name on every node (a local disk for one machine, NFS or another shared mount for many).
 """
 
@@ -61,6 +64,25 @@ class RayOptions:
     predict_batch: int = 16  # images per model call, as the local runner's batches
 
 
+def _sighted(preps: list[Any], siblings: bool) -> bytes:
+    """What the driver's sibling pass needs of a chunk's prepared images (``sibling_pass``: path,
+    key, main face, detector, error, signature), without their pixels; nothing when it is off."""
+    from .pipeline import Prepared
+
+    light = [
+        Prepared(
+            path=p.path,
+            key=p.key,
+            faces=p.faces[:1],
+            detector=p.detector,
+            error=p.error,
+            signature=p.signature,
+        )
+        for p in preps
+    ]
+    return pickle.dumps(light if siblings else [], protocol=5)
+
+
 class _PrepareActor:
     """Stage 1 (CPU): one Scorer per actor. Each dataset row is a chunk of image paths (JSON list);
     it becomes the chunk's JSONL rows (``full``) or its pickled list of ``Prepared`` images."""
@@ -72,16 +94,26 @@ class _PrepareActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from .runner import dumps_row
 
-        out = []
+        out, sighted = [], []
         for chunk in batch["paths"]:
             jobs = json.loads(chunk)  # [[absolute path, row name], ...]
+            preps = [self.scorer.prepare(p, n) for p, n in jobs]
             if self.full:
-                out.append("".join(dumps_row(self.scorer.score_one(p, n)) for p, n in jobs))
+                out.append(
+                    "".join(dumps_row(self.scorer.finish(q, self.scorer.predict([q])[0])) for q in preps)
+                )
+                sighted.append(_sighted(preps, self.scorer.siblings))
             else:
                 # Pickle between our own actors, as the local process pool does: a Prepared holds the
                 # decoded image and the faces (numpy arrays), which Arrow columns cannot hold as is.
-                out.append(pickle.dumps([self.scorer.prepare(p, n) for p, n in jobs], protocol=5))
-        return {"idx": batch["idx"], "rows" if self.full else "prep": np.array(out, dtype=object)}
+                out.append(pickle.dumps(preps, protocol=5))
+        if not self.full:
+            return {"idx": batch["idx"], "prep": np.array(out, dtype=object)}
+        return {
+            "idx": batch["idx"],
+            "rows": np.array(out, dtype=object),
+            "sighted": np.array(sighted, dtype=object),
+        }
 
 
 class _PredictActor:
@@ -95,8 +127,16 @@ class _PredictActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from .runner import dumps_row
 
-        rows = ["".join(map(dumps_row, self.scorer.score_batch(pickle.loads(b)))) for b in batch["prep"]]
-        return {"idx": batch["idx"], "rows": np.array(rows, dtype=object)}
+        rows, sighted = [], []
+        for b in batch["prep"]:
+            preps = pickle.loads(b)
+            rows.append("".join(map(dumps_row, self.scorer.score_batch(preps))))
+            sighted.append(_sighted(preps, self.scorer.siblings))
+        return {
+            "idx": batch["idx"],
+            "rows": np.array(rows, dtype=object),
+            "sighted": np.array(sighted, dtype=object),
+        }
 
 
 def _quiet_console() -> None:
@@ -204,7 +244,13 @@ def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> I
                 num_cpus=0 if gpu_each else 1,
                 udf_modifying_row_count=False,
             )
-        yield from _in_order(ds.iter_rows(), len(chunks), len(jobs))
+        rows = _in_order(ds.iter_rows(), len(chunks), len(jobs))
+        if scorer.siblings:  # as the local runner: a folder's misses may take their siblings' box
+            from .sibling_pass import with_siblings
+
+            yield from (row for _, _, row in with_siblings(scorer, jobs, rows, in_order=False))
+        else:
+            yield from (row for _, _, row in rows)
     except ray.exceptions.RayError as e:
         raise RuntimeError(
             f"Ray scoring failed after {opts.retries} retries ({type(e).__name__}: {str(e).splitlines()[0]}); "
@@ -217,18 +263,20 @@ def ray_rows(scorer: Scorer, jobs: list[tuple[Any, str]], opts: RayOptions) -> I
             ray.shutdown()
 
 
-def _in_order(chunks: Iterator[dict[str, Any]], n_chunks: int, n: int) -> Iterator[dict[str, Any]]:
-    """Rows of chunks 0 to n_chunks-1, each chunk as soon as it is next; chunks arrive in any order,
-    and a retried task may send one twice (only the first counts)."""
-    waiting: dict[int, str] = {}
+def _in_order(chunks: Iterator[dict[str, Any]], n_chunks: int, n: int) -> Iterator[tuple[Any, None, dict]]:
+    """``(sighted, None, row)`` for the images of chunks 0 to n_chunks-1 (``sighted``: the light
+    ``Prepared`` the sibling pass reads, ``None`` when it is off), each chunk as soon as it is next;
+    chunks arrive in any order, and a retried task may send one twice (only the first counts)."""
+    waiting: dict[int, tuple[str, list]] = {}
     nxt = done = 0
     for c in chunks:
         i = int(c["idx"])
         if i >= nxt:
-            waiting.setdefault(i, c["rows"])
+            waiting.setdefault(i, (c["rows"], pickle.loads(c["sighted"])))
         while nxt in waiting:
-            for line in waiting.pop(nxt).splitlines():  # JSON escapes newlines inside a row
-                yield json.loads(line)
+            text, sighted = waiting.pop(nxt)
+            for k, line in enumerate(text.splitlines()):  # JSON escapes newlines inside a row
+                yield (sighted[k] if sighted else None), None, json.loads(line)
                 done += 1
             nxt += 1
     if nxt != n_chunks or done != n:

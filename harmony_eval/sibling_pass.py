@@ -12,7 +12,8 @@ finished, so the measurement stage and the backend read the new face as any othe
 out in input order: a miss waits until its folder is complete (folders are listed contiguously by
 ``list_images``, so little waits). The decision reads the whole folder, so neither the input order
 nor the worker count changes a row. ``ScorerConfig.detection.face_from_siblings=False`` (CLI
-``--no-face-from-siblings``) skips it. Not run by ``--engine ray`` (its actors return finished rows).
+``--no-face-from-siblings``) skips it. Under ``--engine ray`` the actors return, beside each row, a
+pixel-free ``Prepared`` (``ray_engine._sighted``) and the driver runs this pass over them.
 With ``keep_images`` the rows held behind a miss keep their pixels until its folder is done.
 """
 

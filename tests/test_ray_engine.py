@@ -19,6 +19,7 @@ from harmony_eval.runner import read_rows, score_folder
 from harmony_eval.targets import TargetResolver
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "permissive"
 NO_RAY = "Ray is not installed: pip install 'harmony-eval[ray]'"
 
 
@@ -57,6 +58,12 @@ def local_run(inputs, tmp_path_factory) -> Path:
 
 def _ray(inputs: Path, out: Path, **kw):
     return score_folder(inputs, out, engine="ray", backend="anatomy", report=False, progress=False, **kw)
+
+
+class TwoStageScorer(Scorer):
+    """Prepare on CPU actors, predict on model actors, as for CLIP or the tagger."""
+
+    batch_in_worker = False
 
 
 class FlakyScorer(Scorer):
@@ -104,6 +111,29 @@ def test_failed_task_retries_without_a_duplicate_row(ray_cluster, inputs, local_
     rows = read_rows(tmp_path / "out" / "results.jsonl")
     assert len({r["path"] for r in rows}) == len(rows) == s.n_total == 17
     assert (tmp_path / "out" / "results.jsonl").read_bytes() == (local_run / "results.jsonl").read_bytes()
+
+
+def test_ray_boxes_misses_from_their_siblings_as_a_local_run(ray_cluster, tmp_path):
+    """Real sprites (the MIT fixture): two of one character's expressions are missed by every detector
+    and take their siblings' box; Ray's actors return what the driver's sibling pass needs, so the
+    run writes the local bytes, in one stage (anatomy) and in two (a model backend's layout)."""
+    d = tmp_path / "antonio"
+    d.mkdir()
+    for p in sorted(FIXTURE.glob("dialogic_Antonio_*.png")):
+        shutil.copy(p, d / p.name)
+    local = score_folder(d, tmp_path / "local", workers=1, backend="anatomy", report=False, progress=False)
+    boxed = sorted(Path(r["path"]).name for r in local.rows if r["detector"] == "siblings")
+    assert boxed == ["dialogic_Antonio_pl5_plot.png", "dialogic_Antonio_pl5_surprise.png"]
+    assert all("face_from_siblings" in r["flags"] for r in local.rows if r["detector"] == "siblings")
+    expected = (tmp_path / "local" / "results.jsonl").read_bytes()
+    _ray(d, tmp_path / "one", workers=2)
+    assert (tmp_path / "one" / "results.jsonl").read_bytes() == expected
+    scorer = TwoStageScorer(backend="anatomy", targets=TargetResolver(root=d))
+    score_folder(d, tmp_path / "two", scorer=scorer, engine="ray", report=False, progress=False)
+    assert (tmp_path / "two" / "results.jsonl").read_bytes() == expected
+    _ray(d, tmp_path / "off", workers=2, face_from_siblings=False)
+    off = read_rows(tmp_path / "off" / "results.jsonl")
+    assert sorted(Path(r["path"]).name for r in off if r["status"] == "no_face") == boxed
 
 
 def test_engine_ray_without_ray_says_how_to_install(monkeypatch, tmp_path, capsys):
