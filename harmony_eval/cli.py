@@ -25,6 +25,7 @@ from .cli_support import (
     missing_extra_message,
     require_extra,
 )
+from .params import MODULES as PARAM_MODULES
 
 app = typer.Typer(
     name="harmony-eval",
@@ -121,8 +122,8 @@ def score(
         typer.Option(
             "--param",
             metavar="MODULE.FIELD=VALUE",
-            help="Set a measurement constant, e.g. mouth.teeth_dark=10 (repeatable; modules: eyes, "
-            "brows, mouth, common, quality, regions).",
+            help="Set a measurement or detector constant, e.g. mouth.teeth_dark=10 (repeatable; "
+            f"modules: {', '.join(PARAM_MODULES)}).",
         ),
     ] = None,
     param_file: Annotated[

@@ -14,9 +14,12 @@ value is refused, and it keys the measurement cache (``measure.MeasureStage``).
 Decisions:
 
 - Modules are the ones a face's measurement and its regions read (the anatomy parts, its canvas,
-  the quality measures, the region proportions). The detectors' constants (``detect/crop_params``,
-  ``detect/_geometry``) are not settable here yet: ``_geometry``'s are read by helpers that take no
-  ``p=`` from the detectors' callers, so an override would reach some reads and not others.
+  the quality measures, the region proportions) and the detectors' (``animeface``'s passes and
+  tight-picture rule, ``crop``'s tight-crop test, also where animeface calls it, and ``siblings``'
+  face-from-siblings test): ``Scorer.detectors`` and the sibling pass read them from here. The box
+  helpers' constants (``detect/_geometry``) and the second looks' (``detect.Fallback``) are not
+  settable: ``_geometry``'s are read by helpers that take no ``p=`` from the detectors' callers, so
+  an override would reach some reads and not others.
 - Errors are ``ParamError``, both a ``TypeError`` (what ``config.check_keys`` raises for an unknown
   key, as open_clip does) and a ``ValueError`` (what the CLI reports as bad input, exit 2).
 - A value is checked against the field's type (``float``, ``int``, ``tuple[float, float]``, ``str``)
@@ -57,6 +60,9 @@ MODULES: dict[str, str] = {
     "common": "harmony_eval.backends.anatomy.common",
     "quality": "harmony_eval.quality",
     "regions": "harmony_eval.regions",
+    "animeface": "harmony_eval.detect.animeface",
+    "crop": "harmony_eval.detect.crop_params",
+    "siblings": "harmony_eval.detect.siblings",
 }
 
 Overrides = tuple[tuple[str, Any], ...]
@@ -104,7 +110,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         kinds = typing.get_args(hint)
         items = value
         if isinstance(value, str):
-            items = [t for t in value.strip().strip("[]()").split(",") if t.strip()]
+            items = [t.strip() for t in value.strip().strip("[]()").split(",") if t.strip()]
+        if len(kinds) == 2 and kinds[1] is Ellipsis:  # names, any number: "animeface,mediapipe"
+            if not isinstance(items, (list, tuple)) or not items:
+                raise ParamError(f"{where}: expected names separated by commas, got {value!r}")
+            return tuple(_coerce(v, kinds[0], where) for v in items)
         if not isinstance(items, (list, tuple)) or len(items) != len(kinds):
             raise ParamError(
                 f"{where}: expected {len(kinds)} numbers (e.g. {','.join(['0.5'] * len(kinds))}), got {value!r}"
@@ -206,6 +216,9 @@ class MeasureParams:
     common: Any
     quality: Any
     regions: Any
+    animeface: Any
+    crop: Any
+    siblings: Any
     overrides: Overrides = ()
 
     @classmethod

@@ -162,9 +162,15 @@ class Scorer:
     @property
     def detectors(self):
         if self._detectors is None:
-            from .detect import build_detectors
+            from .detect import DEFAULT_CASCADE, build_detectors
 
-            self._detectors = build_detectors(self.detector_names, self.settings.detection.per_detector())
+            mp = self.measure_stage.params  # --param animeface.* / crop.* reach the detectors too
+            given = {d: dict(o) for d, o in self.settings.detection.per_detector().items()}
+            given.setdefault("animeface", {}).update(params=mp.animeface, crop_params=mp.crop)
+            given.setdefault("crop", {})["params"] = mp.crop
+            names = self.detector_names or list(DEFAULT_CASCADE)
+            given = {d: o for d, o in given.items() if d in names}  # options of the cascade's only
+            self._detectors = build_detectors(self.detector_names, given)
         return self._detectors
 
     @property
@@ -231,7 +237,9 @@ class Scorer:
                 if self.siblings:
                     from .detect.siblings import wants_signature
 
-                    prep.signature = wants_signature(prep.image, prep.detector)
+                    prep.signature = wants_signature(
+                        prep.image, prep.detector, self.measure_stage.params.siblings
+                    )
             if prep.faces:
                 stage = self.measure_stage  # its params hold the region proportions too
                 prep.regions = face_regions(prep.faces[0], prep.image.shape, p=stage.params.regions)

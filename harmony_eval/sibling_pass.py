@@ -79,7 +79,7 @@ def with_siblings(
         out[0].signature = None  # the member keeps it; yielded rows need not carry it
         left[g] -= 1
         if left[g] == 0:  # the folder is complete: decide over all of it, once
-            boxes[g] = sibling_boxes(members.pop(g, []))
+            boxes[g] = sibling_boxes(members.pop(g, []), scorer.measure_stage.params.siblings)
         miss = m is not None and m.box is None
         if in_order or miss:
             held.append((i, out, miss))

@@ -99,6 +99,51 @@ def test_region_proportions_reach_the_pipeline(files):
     assert ty0 < py0 and ty1 == py1  # the brow band reaches higher above the eye, its bottom stays
 
 
+def test_detector_constants_reach_the_detectors_in_workers_too(tmp_path):
+    """``crop.*`` moves the tight-crop test (alone and where animeface calls it), ``animeface.*``
+    animeface's passes: a drawn face cut tight is found by the crop test, and not with an eye-peak
+    line no mark reaches, in worker processes as in this one."""
+    from PIL import Image
+
+    img, truth = _drawn()
+    x0, y0, x1, y1 = truth["face"]
+    files = []
+    for i in range(2):
+        files.append(str(tmp_path / f"tight_{i}.png"))
+        Image.fromarray(np.ascontiguousarray(img[y0 + 10 : y1 - 20, x0 + 5 : x1 - 5, :3])).save(files[-1])
+    crop_only = {"backend": "anatomy", "detectors": ["crop"]}
+    found = [r for _, _, r in Scorer(**crop_only).iter_scored(files)]
+    assert [r["detector"] for r in found] == ["crop", "crop"]
+    blind = {"crop.min_peak": 1000}
+    for workers in (1, 2):
+        rows = [r for _, _, r in Scorer(**crop_only, params=blind).iter_scored(files, workers=workers)]
+        assert [r["status"] for r in rows] == ["no_face", "no_face"]
+    anime, crop = Scorer(**FAST, params={**blind, "animeface.base_side": 512}).detectors
+    assert anime.params.base_side == 512 and anime.crop_params.min_peak == 1000
+    assert crop.params.min_peak == 1000
+
+
+def test_sibling_constants_reach_the_sibling_pass():
+    """Real sprites (the MIT fixture): two Antonio expressions take their siblings' box; asking for
+    more agreeing siblings than the set has leaves them unfound, and a detector list without
+    animeface leaves nothing to vouch for a box."""
+    from pathlib import Path
+
+    files = sorted(
+        str(p) for p in (Path(__file__).parent / "fixtures" / "permissive").glob("dialogic_Antonio_*.png")
+    )
+
+    def boxed(params=None) -> list[str]:
+        rows = [r for _, _, r in Scorer(**FAST, params=params).iter_scored(files)]
+        return sorted(Path(r["path"]).name for r in rows if r["detector"] == "siblings")
+
+    assert boxed() == ["dialogic_Antonio_pl5_plot.png", "dialogic_Antonio_pl5_surprise.png"]
+    assert boxed({"siblings.min_siblings": 99}) == []
+    assert boxed({"siblings.detectors": "mediapipe"}) == []
+    with pytest.raises(ParamError, match="expected names"):
+        normalize({"siblings.detectors": ""})
+
+
 def test_overrides_change_the_cache_key_and_never_read_stale_measurements(tmp_path):
     assert cache_id(MeasureParams.from_overrides()) != cache_id(
         MeasureParams.from_overrides(["mouth.edge=0.1"])
@@ -121,7 +166,7 @@ def test_normalize_checks_names_and_types():
         ("eyes.closed_ramp", (0.3, 0.5)),
         ("mouth.min_area", 5),
     )
-    with pytest.raises(ParamError, match=r"'mout'.*did you mean 'mouth'.*brows, common, eyes"):
+    with pytest.raises(ParamError, match=r"'mout'.*did you mean 'mouth'.*animeface, brows, common, crop, eyes"):
         normalize(["mout.edge=1"])
     with pytest.raises(ParamError, match=r"mouth has no field 'teeth_min'.*teeth_chroma, teeth_dark"):
         normalize(["mouth.teeth_min=0.2"])

@@ -58,6 +58,7 @@ a small square picture (see ``tight_side``) gives way to the tight-crop test or 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -157,6 +158,8 @@ class AnimeFaceDetector:
             that finds a face. Slower; finds more faces in collages.
         nms_iou: IoU above which two boxes are the same face.
         params: the measured constants (:class:`Params`).
+        crop_params: those of the tight-crop test it runs on a face that fills the picture
+            (``crop.Params``; default its ``PARAMS``).
     """
 
     name = "animeface"
@@ -168,6 +171,7 @@ class AnimeFaceDetector:
         exhaustive: bool = False,
         nms_iou: float = 0.4,
         params: Params = PARAMS,
+        crop_params: Any = None,
     ) -> None:
         _check_import()
         self.min_likelihood = min_likelihood
@@ -175,6 +179,7 @@ class AnimeFaceDetector:
         self.exhaustive = exhaustive
         self.nms_iou = nms_iou
         self.params = params
+        self.crop_params = crop_params
         self._crop = None  # the tight-crop test, built on first use
 
     def views(self, image: np.ndarray) -> list[tuple[Pass, int]]:
@@ -265,7 +270,7 @@ class AnimeFaceDetector:
         if self._crop is None:
             from .crop import CropDetector
 
-            self._crop = CropDetector()
+            self._crop = CropDetector() if self.crop_params is None else CropDetector(params=self.crop_params)
         found = self._crop.detect(image)  # it places eyes and mouth from the eyes it finds
         if found:
             return found
