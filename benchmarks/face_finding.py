@@ -161,13 +161,18 @@ def evaluate(
     progress: bool = False,
     negatives: bool = True,
     siblings: bool = False,
+    sibling_params: Any = None,
 ) -> dict[str, Any]:
     """The whole table for the detector ``find(rgb) -> faces`` (``[Face]``, largest first); with
-    ``siblings``, also the sibling fallback's rows (module docstring)."""
+    ``siblings``, also the sibling fallback's rows (module docstring), under ``sibling_params``
+    (``detect.siblings.Params``; default its ``PARAMS``)."""
     from tqdm.auto import tqdm
 
     from benchmarks.detection import load_set
+    from harmony_eval.detect.siblings import PARAMS as SIBLING_PARAMS
     from harmony_eval.detect.siblings import signature
+
+    sp = SIBLING_PARAMS if sibling_params is None else sibling_params
 
     boxes = json.loads(BOXES.read_text())
     report: dict[str, Any] = {}
@@ -186,7 +191,7 @@ def evaluate(
             res.append(([f.box for f in faces], truth))
             group = label.rsplit("/", 1)[0] if "/" in label else src
             if siblings:
-                sib.setdefault(src, []).append((group, label, signature(img), faces, truth))
+                sib.setdefault(src, []).append((group, label, signature(img, sp), faces, truth))
                 thumbs.append((src, _thumb(img)))
             if src not in VARIANT_SOURCES or truth is None:
                 continue
@@ -195,7 +200,7 @@ def evaluate(
                 vfaces = find(vimg)
                 var[k].append(([f.box for f in vfaces], vbox))
                 if siblings:
-                    sib.setdefault(f"{k}/{src}", []).append((group, label, signature(vimg), vfaces, vbox))
+                    sib.setdefault(f"{k}/{src}", []).append((group, label, signature(vimg, sp), vfaces, vbox))
             below = img[min(img.shape[0], truth[3] + (truth[3] - truth[1]) // 3) :]
             if below.shape[0] >= 0.5 * img.shape[1]:
                 bodies.append((f"{src}/{label}", np.ascontiguousarray(below)))
@@ -206,7 +211,7 @@ def evaluate(
     if siblings:
         from benchmarks.face_siblings import sibling_rows
 
-        report.update(sibling_rows(sib, thumbs))
+        report.update(sibling_rows(sib, thumbs, sp))
     if negatives:
         report.update(false_positives(data, find, bodies, progress))
     return report
@@ -268,11 +273,14 @@ def write_boxes(data: Path, find: Finder, sources: tuple[str, ...]) -> int:
     return 0
 
 
-def default_finder() -> Finder:
-    """The scoring cascade without MediaPipe (its model is optional)."""
-    from harmony_eval.detect import build_detectors, find_faces
+def default_finder(params: Any = ()) -> Finder:
+    """The scoring cascade without MediaPipe (its model is optional), under the detector constant
+    overrides ``params`` (``--param crop.min_peak=45``: any form ``harmony_eval.params`` takes),
+    built as ``Scorer`` builds it."""
+    from harmony_eval.detect import find_faces
+    from harmony_eval.pipeline import Scorer
 
-    dets = build_detectors(["animeface", "crop"])
+    dets = Scorer(backend="anatomy", detectors=["animeface", "crop"], params=params).detectors
     return lambda img: find_faces(img, dets)[0]
 
 
@@ -283,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-negatives", action="store_true", help="skip the false-positive sets")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ap.add_argument("--siblings", action="store_true", help="also the sibling fallback's rows")
+    ap.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="MODULE.FIELD=VALUE",
+        help="a detector constant to judge (animeface.*, crop.*, siblings.*; repeatable), as score --param",
+    )
     ap.add_argument(
         "--write-boxes",
         action="store_true",
@@ -298,11 +313,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--sources: unknown {bad}; choose from {SOURCES}.", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT))
+    from harmony_eval.params import MeasureParams, ParamError
+
+    try:
+        params = MeasureParams.from_overrides(args.param)
+    except ParamError as e:
+        print(f"--param: {e}", file=sys.stderr)
+        return 2
     if args.write_boxes:
-        return write_boxes(args.data, default_finder(), srcs)
+        return write_boxes(args.data, default_finder(params.overrides), srcs)
     rep = evaluate(
-        args.data, default_finder(), srcs, sys.stderr.isatty(), not args.no_negatives, args.siblings
-    )
+        args.data, default_finder(params.overrides), srcs, sys.stderr.isatty(), not args.no_negatives,
+        args.siblings, params.siblings,
+    )  # fmt: skip
     if args.json:
         print(json.dumps(rep, indent=1))
         return 0

@@ -51,8 +51,10 @@ def test_grid_tiles_reads_the_period_and_grid_false_counts_doubles_and_misfits()
 def test_sibling_rows_count_fires_hits_and_non_siblings_taken_as_misses() -> None:
     """benchmarks.face_siblings on a drawn folder: three finds and a miss of one drawing (the miss
     fires, on the true box), and a blank / noise / other drawing taken as misses never fire."""
+    from dataclasses import replace
+
     from benchmarks.face_siblings import sibling_rows
-    from harmony_eval.detect.siblings import signature
+    from harmony_eval.detect.siblings import PARAMS, signature
     from harmony_eval.types import Face
 
     def sprite(face_colour: tuple[int, int, int], body_x: int = 60) -> np.ndarray:
@@ -77,5 +79,25 @@ def test_sibling_rows_count_fires_hits_and_non_siblings_taken_as_misses() -> Non
     assert rows["fp/sib_blank"] == {"tried": 1, "fired": 0}
     assert rows["fp/sib_noise"] == {"tried": 1, "fired": 0}
     assert rows["fp/sib_other"] == {"tried": 1, "fired": 0}
+    strict = replace(PARAMS, min_siblings=4)  # the rows judge the constants they are given
+    assert sibling_rows({"src": entries}, thumbs, strict)["sib/src"]["fired"] == 0
+    assert sibling_rows({"src": entries}, thumbs, strict)["loo/src"]["fired"] == 0
     del entries[1:3]  # one find left: one box could be the detector's slip, no fire
     assert sibling_rows({"src": entries}, [])["sib/src"]["fired"] == 0
+
+
+def test_finder_and_cli_take_detector_params(capsys, tmp_path) -> None:
+    """``--param`` reaches the benchmark's cascade (a drawn face cut tight is found by the crop test
+    alone, not with an eye-peak line no mark reaches); a bad name is a one-line error, exit 2."""
+    from benchmarks.face_finding import default_finder, main
+    from harmony_eval.testing.render import render_face_info
+
+    img, truth = render_face_info(size=256, seed=0)
+    x0, y0, x1, y1 = truth["face"]
+    tight = np.ascontiguousarray(np.asarray(img)[y0 + 10 : y1 - 20, x0 + 5 : x1 - 5, :3])
+    assert [f.detector for f in default_finder()(tight)] == ["animeface"]
+    no_anime = ["animeface.min_flat=1.01", "animeface.flat_min_side=1"]  # every view taken as texture
+    assert [f.detector for f in default_finder(no_anime)(tight)] == ["crop"]
+    assert default_finder([*no_anime, "crop.min_peak=1000"])(tight) == []
+    assert main(["--data", str(tmp_path), "--param", "crop.min_pek=1"]) == 2
+    assert "did you mean 'min_peak'" in capsys.readouterr().err
