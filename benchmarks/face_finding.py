@@ -2,6 +2,7 @@
 
     python -m benchmarks.face_finding [--data ../shared/data] [--sources renpy,dialogic] [--json]
     python -m benchmarks.face_finding --siblings --sources dialogic,renpy   # + the sibling fallback
+    python -m benchmarks.face_finding --param crop.min_peak=45              # a detector constant changed
 
 Each change to face finding is judged on this table, source by source (leave-one-source-out in
 spirit: a constant chosen while watching some sources is reported on the others; a rule that helps
