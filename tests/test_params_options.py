@@ -142,6 +142,11 @@ def test_sibling_constants_reach_the_sibling_pass():
     assert boxed({"siblings.detectors": "mediapipe"}) == []
     with pytest.raises(ParamError, match="expected names"):
         normalize({"siblings.detectors": ""})
+    with pytest.raises(ParamError, match=r"\['animefac'\]: expected detector names"):
+        normalize({"siblings.detectors": "animefac"})
+    from harmony_eval.detect import DETECTORS
+
+    assert normalize({"siblings.detectors": ",".join(DETECTORS)})  # every detector name is one
 
 
 def test_overrides_change_the_cache_key_and_never_read_stale_measurements(tmp_path):
@@ -166,7 +171,9 @@ def test_normalize_checks_names_and_types():
         ("eyes.closed_ramp", (0.3, 0.5)),
         ("mouth.min_area", 5),
     )
-    with pytest.raises(ParamError, match=r"'mout'.*did you mean 'mouth'.*animeface, brows, common, crop, eyes"):
+    with pytest.raises(
+        ParamError, match=r"'mout'.*did you mean 'mouth'.*animeface, brows, common, crop, eyes"
+    ):
         normalize(["mout.edge=1"])
     with pytest.raises(ParamError, match=r"mouth has no field 'teeth_min'.*teeth_chroma, teeth_dark"):
         normalize(["mouth.teeth_min=0.2"])

@@ -112,6 +112,14 @@ class Params:
     #: ... and least share of the siblings' drawn pixels inside the box that the miss also has.
     min_box_drawn: float = 0.5
 
+    def __post_init__(self) -> None:
+        known = ("animeface", "mediapipe", "crop")  # detect.DETECTORS (not imported: no cycle)
+        bad = [d for d in self.detectors if d not in known]
+        if bad or not self.detectors:
+            raise ValueError(
+                f"siblings.Params.detectors={list(self.detectors)}: expected detector names from {list(known)}"
+            )
+
 
 PARAMS = Params()
 
