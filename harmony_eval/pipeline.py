@@ -162,14 +162,14 @@ class Scorer:
     @property
     def detectors(self):
         if self._detectors is None:
-            from .detect import DEFAULT_CASCADE, build_detectors
+            from .detect import build_detectors
 
             mp = self.measure_stage.params  # --param animeface.* / crop.* reach the detectors too
             given = {d: dict(o) for d, o in self.settings.detection.per_detector().items()}
             given.setdefault("animeface", {}).update(params=mp.animeface, crop_params=mp.crop)
-            given.setdefault("crop", {})["params"] = mp.crop
-            names = self.detector_names or list(DEFAULT_CASCADE)
-            given = {d: o for d, o in given.items() if d in names}  # options of the cascade's only
+            given.setdefault("crop", {})["params"] = (
+                mp.crop
+            )  # (options of detectors not in the cascade go unused)
             self._detectors = build_detectors(self.detector_names, given)
         return self._detectors
 

@@ -69,6 +69,8 @@ def _sighted(preps: list[Any], siblings: bool) -> bytes:
     key, main face, detector, error, signature), without their pixels; nothing when it is off."""
     from .pipeline import Prepared
 
+    if not siblings:
+        return pickle.dumps([], protocol=5)
     light = [
         Prepared(
             path=p.path,
@@ -80,7 +82,7 @@ def _sighted(preps: list[Any], siblings: bool) -> bytes:
         )
         for p in preps
     ]
-    return pickle.dumps(light if siblings else [], protocol=5)
+    return pickle.dumps(light, protocol=5)
 
 
 class _PrepareActor:

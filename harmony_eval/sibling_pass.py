@@ -89,9 +89,13 @@ def with_siblings(
             while held and _ready(held[0], groups, left):
                 yield _release(scorer, jobs, held.popleft(), groups, boxes, keep_images)
         else:  # only misses wait (held holds no more than the misses of unfinished folders)
-            for h in [h for h in held if _ready(h, groups, left)]:
-                yield _release(scorer, jobs, h, groups, boxes, keep_images)
-            held = deque(h for h in held if not _ready(h, groups, left))
+            waiting: deque[tuple[int, Scored, bool]] = deque()
+            for h in held:
+                if _ready(h, groups, left):
+                    yield _release(scorer, jobs, h, groups, boxes, keep_images)
+                else:
+                    waiting.append(h)
+            held = waiting
 
 
 def _ready(h: tuple[int, Scored, bool], groups: list, left: Counter) -> bool:

@@ -113,11 +113,13 @@ class Params:
     min_box_drawn: float = 0.5
 
     def __post_init__(self) -> None:
-        known = ("animeface", "mediapipe", "crop")  # detect.DETECTORS (not imported: no cycle)
+        from . import DETECTORS  # the package is initialised before this module runs
+
+        known = list(DETECTORS)
         bad = [d for d in self.detectors if d not in known]
         if bad or not self.detectors:
             raise ValueError(
-                f"siblings.Params.detectors={list(self.detectors)}: expected detector names from {list(known)}"
+                f"siblings.Params.detectors={list(self.detectors)}: expected detector names from {known}"
             )
 
 
