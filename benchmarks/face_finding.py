@@ -48,6 +48,8 @@ BOXES = Path(__file__).with_name("face_boxes.json")
 SOURCES = ("sprites", "crops", "shots", "tadne", "renpy", "dialogic", "zundamon")
 VARIANT_SOURCES = ("sprites", "tadne", "renpy", "dialogic", "zundamon")
 VARIANTS = ("tall", "body", "small", "chin", "tight", "jpeg")
+#: the ``--param`` modules that change face finding (the others change the readings, not the boxes)
+DETECTOR_MODULES = ("animeface", "crop", "siblings")
 Box = tuple[int, int, int, int]
 Finder = Callable[[np.ndarray], list]
 
@@ -274,6 +276,22 @@ def write_boxes(data: Path, find: Finder, sources: tuple[str, ...]) -> int:
     return 0
 
 
+def param_misfit(overrides: Any, siblings: bool) -> str | None:
+    """Why ``overrides`` would change nothing in this table (``None`` when each one counts): a
+    module that is not a detector's (``mouth.*`` moves readings, not boxes), or ``siblings.*``
+    without ``--siblings`` (only the sibling rows read it)."""
+    for name, _ in overrides:
+        module = name.partition(".")[0]
+        if module not in DETECTOR_MODULES:
+            return (
+                f"{name} changes readings, not face finding; this table takes "
+                f"{', '.join(m + '.*' for m in DETECTOR_MODULES)}"
+            )
+        if module == "siblings" and not siblings:
+            return f"{name} changes only the sibling fallback's rows; add --siblings"
+    return None
+
+
 def default_finder(params: Any = ()) -> Finder:
     """The scoring cascade without MediaPipe (its model is optional), under the detector constant
     overrides ``params`` (``--param crop.min_peak=45``: any form ``harmony_eval.params`` takes),
@@ -297,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="MODULE.FIELD=VALUE",
-        help="a detector constant to judge (animeface.*, crop.*, siblings.*; repeatable), as score --param",
+        help="a detector constant to judge (animeface.*, crop.*; siblings.* with --siblings; repeatable), as score --param",
     )
     ap.add_argument(
         "--write-boxes",
@@ -320,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
         params = MeasureParams.from_overrides(args.param)
     except ParamError as e:
         print(f"--param: {e}", file=sys.stderr)
+        return 2
+    off = param_misfit(params.overrides, args.siblings)
+    if off:
+        print(f"--param: {off}", file=sys.stderr)
         return 2
     if args.write_boxes:
         return write_boxes(args.data, default_finder(params.overrides), srcs)

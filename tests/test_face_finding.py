@@ -101,3 +101,8 @@ def test_finder_and_cli_take_detector_params(capsys, tmp_path) -> None:
     assert default_finder([*no_anime, "crop.min_peak=1000"])(tight) == []
     assert main(["--data", str(tmp_path), "--param", "crop.min_pek=1"]) == 2
     assert "did you mean 'min_peak'" in capsys.readouterr().err
+    # a constant this table cannot see is refused, not silently judged as "no change"
+    assert main(["--data", str(tmp_path), "--param", "mouth.teeth_dark=10"]) == 2
+    assert "mouth.teeth_dark changes readings, not face finding" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path), "--param", "siblings.min_siblings=3"]) == 2
+    assert "add --siblings" in capsys.readouterr().err
