@@ -18,20 +18,21 @@ shift of the drawing:
 
 A missing region gives NaN (imputed by the reader).
 
-Why HOG: ``python -m benchmarks.validity`` (2026-12-02; each source read by a reader fitted on the
-other sources only; 4-class balanced accuracy, chance 0.25; n = 69 / 19 / 11 / 9 / 108 faces):
+Why HOG: ``python -m benchmarks.validity`` (the README's table, run on a clean checkout of fe2891a;
+each source read by a reader fitted on the other sources only; 4-class balanced accuracy, chance
+0.25; n = 69 / 19 / 11 / 9 / 108 faces; the README holds the current run):
 
 | reader | afc | permissive | seraphina | zundamon | pooled [95% CI] |
 | --- | --- | --- | --- | --- | --- |
-| anatomy (no descriptor) | 0.28 | 0.47 | 0.62 | 0.50 | 0.34 [0.25, 0.44] |
-| hog | 0.29 | 0.21 | 0.33 | 0.25 | 0.29 [0.22, 0.37] |
-| lbp | 0.25 | 0.20 | 0.33 | 0.38 | 0.25 [0.18, 0.33] |
-| grey | 0.27 | 0.22 | 0.42 | 0.38 | 0.27 [0.19, 0.35] |
-| anatomy+hog | 0.24 | 0.43 | 0.50 | 0.25 | 0.29 [0.20, 0.35] |
-| anatomy+lbp | 0.29 | 0.33 | 0.42 | 0.50 | 0.28 [0.20, 0.36] |
-| anatomy+grey | 0.24 | 0.43 | 0.33 | 0.25 | 0.25 [0.17, 0.33] |
+| anatomy (no descriptor) | 0.28 | 0.66 | 0.62 | 0.50 | 0.37 [0.28, 0.48] |
+| hog | 0.33 | 0.36 | 0.33 | 0.25 | 0.33 [0.25, 0.42] |
+| lbp | 0.21 | 0.28 | 0.33 | 0.50 | 0.26 [0.19, 0.34] |
+| grey | 0.31 | 0.28 | 0.25 | 0.38 | 0.29 [0.21, 0.39] |
+| anatomy+hog | 0.30 | 0.52 | 0.62 | 0.50 | 0.37 [0.28, 0.46] |
+| anatomy+lbp | 0.32 | 0.66 | 0.50 | 0.50 | 0.36 [0.27, 0.46] |
+| anatomy+grey | 0.29 | 0.49 | 0.48 | 0.50 | 0.33 [0.23, 0.42] |
 
-No kind transfers to a new source (all pooled figures within 0.25-0.29, intervals overlapping);
+No kind transfers to a new source (pooled figures within 0.26-0.37, intervals overlapping);
 the descriptors are for ``calibrate`` on the user's own style. Within a source (learned face
 reader, random order, 5 fixed 30 % test splits x 4 orders) at 8 / 16 / 32 / all labels:
 
@@ -44,12 +45,13 @@ reader, random order, 5 fixed 30 % test splits x 4 orders) at 8 / 16 / 32 / all 
 | hog / lbp / grey alone | 0.46 / 0.33 / 0.40 (all labels) | 0.43 / 0.30 / 0.39 |
 
 HOG stays the default. Held out, anatomy+hog is at least as good as anatomy+grey on every source
-(seraphina 0.50 vs 0.33, the rest equal) and as anatomy+lbp pooled (0.29 vs 0.28); LBP helps
-zundamon (+0.25) and afc (+0.05) but costs permissive (-0.10) and seraphina (-0.08): a kind that
-helps some sources and hurts others is not chosen. Within a source the three differ by less than
-the spread over splits (sd 0.03-0.08 at full size), and alone HOG is the best of the three. The
-within-source figures also say the descriptors add little to the measurements on up to 72 labels
-(the issue's 0.82 at 280 labels was HOG alone on one style): they are there for larger label sets.
+(seraphina 0.62 vs 0.48, permissive 0.52 vs 0.49, the rest within 0.01) and as anatomy+lbp pooled
+(0.37 vs 0.36); LBP helps permissive (+0.14) and afc (+0.02) but costs seraphina (-0.12): a kind that
+helps some sources and hurts others is not chosen. Alone, HOG is the best of the three pooled, held
+out and within a source. Within a source the three differ by less than the spread over splits
+(sd 0.03-0.08 at full size). The within-source figures also say the descriptors add little to the
+measurements on up to 72 labels (the issue's 0.82 at 280 labels was HOG alone on one style): they are
+there for larger label sets.
 Sizes are (width, height) in pixels, cells of ``cell`` px.
 """
 
