@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .evaluate import Dataset
-from .fit import FitOptions, fit_model, full_proba, matrix
+from .fit import FitOptions, fit_model, full_proba
 from .metrics import balanced_accuracy
 
 
@@ -72,7 +72,7 @@ def face_accuracy(ds: Dataset, train: Sequence[int], test: Sequence[int], opts: 
     if model is None:
         pred = [ds.items[i].row.get("emotion") or "none" for i in test]
     else:
-        p = full_proba(model, matrix([ds.named[i] for i in test], model.features), ds.emotions)
+        p = full_proba(model, [ds.named[i] for i in test], ds.emotions)
         pred = [ds.emotions[k] for k in p.argmax(axis=1)]
     return balanced_accuracy(y, pred)
 

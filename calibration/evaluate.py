@@ -21,7 +21,7 @@ from harmony_eval.calibrated import Calibration, RegionModel, prediction_feature
 from harmony_eval.pipeline import Scorer
 
 from .features import Scored, rescore
-from .fit import TARGET_MODEL, FitOptions, fit_model, full_proba, matrix
+from .fit import TARGET_MODEL, FitOptions, fit_model, full_proba
 from .labels import VERDICTS, Labels
 from .thresholds import fit_verdict_thresholds
 
@@ -180,7 +180,7 @@ def evaluate(ds: Dataset, opts: FitOptions, cv: int | None = None) -> dict[str, 
                     before = s.row["probs"] if model == "face" else s.row["regions"][model]["probs"]
                     m = cal.models.get(model)  # None: too few labels in this fold, backend reading stands
                     after = (
-                        full_proba(m, matrix([ds.named[i]], m.features), ds.emotions)[0] if m
+                        full_proba(m, [ds.named[i]], ds.emotions)[0] if m
                         else _vec(before, ds.emotions)
                     )  # fmt: skip
                     add(model, ds.label(i, target), _vec(before, ds.emotions), after)

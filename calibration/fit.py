@@ -35,6 +35,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from harmony_eval.calibrated import model_proba
 from harmony_eval.linear import LinearModel
 
 from .models import (  # noqa: F401  (re-exported: the fitting API lives in one place for callers)
@@ -99,7 +100,7 @@ def cv_losses(
                 )
             except ValueError:  # a fold too small for this candidate: it cannot be judged, so not chosen
                 return None
-            p = full_proba(m, matrix([named[i] for i in te], m.features), classes)
+            p = full_proba(m, [named[i] for i in te], classes)
             losses[te] = [-np.log(max(p[j, classes.index(t)], 1e-4)) for j, t in enumerate(y[te])]
     return losses, (np.ones(len(y)) if w is None else w)
 
@@ -235,11 +236,10 @@ def fit_model(
     return m
 
 
-def full_proba(m: LinearModel, X: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """``(N, len(classes))``: the model's probabilities placed in ``classes`` columns (0 elsewhere)."""
-    p = m.predict_proba(X)
-    out = np.zeros((X.shape[0], len(classes)))
-    col = {c: i for i, c in enumerate(classes)}
-    for j, c in enumerate(m.classes):
-        out[:, col[c]] = p[:, j]
-    return out
+def full_proba(
+    m: LinearModel, named: Sequence[dict[str, float] | None], classes: Sequence[str]
+) -> np.ndarray:
+    """``(N, len(classes))``: the model's probabilities of ``named`` rows in ``classes`` columns; a class
+    it has none for keeps the backend's reading (``harmony_eval.calibrated.model_proba``, as at score
+    time)."""
+    return model_proba(m, [d or {} for d in named], classes)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
+from harmony_eval.calibrated import backend_logp_names
 from harmony_eval.linear import LinearModel
 from harmony_eval.numerics import softmax
 
@@ -273,8 +274,7 @@ def scaling_inputs(
     named: Sequence[dict[str, float]], classes: Sequence[str], model: str
 ) -> tuple[np.ndarray, list[str]]:
     """``(N, K)`` backend log-probabilities of ``classes`` (missing -> log(1/K)) and their names."""
-    prefix = "pooled" if model == "face" else model
-    names = [f"{prefix}:logp_{c}" for c in classes]
+    names = backend_logp_names(model, classes)
     X = matrix(named, names)
     return np.where(np.isnan(X), np.log(1.0 / len(classes)), X), names
 

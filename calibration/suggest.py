@@ -121,7 +121,7 @@ def reader_proba(
 ) -> np.ndarray | None:
     """``(N, K)`` face probabilities of a reader fitted on the ``labelled`` images' ``labels``
     (``calibrate``'s full model, temperature-calibrated); ``None`` when they cannot fit one."""
-    from .fit import FitOptions, fit_model, full_proba, matrix
+    from .fit import FitOptions, fit_model, full_proba
 
     train = [(i, y) for i, y in zip(labelled, labels, strict=True) if y in emotions and named[i] is not None]
     if len({y for _, y in train}) < 2:
@@ -135,8 +135,7 @@ def reader_proba(
             )  # fmt: skip
         except ValueError:  # fewer than two classes with two images: no reader yet
             return None
-    X = matrix([d or {} for d in named], m.features)
-    return full_proba(m, X, list(emotions))
+    return full_proba(m, named, list(emotions))
 
 
 def suggest_order(

@@ -17,7 +17,9 @@ imputed for a region not found, then a probability calibration (sigmoid, tempera
 exactly as scikit-learn's ``CalibratedClassifierCV`` over ``LogisticRegression`` (see
 ``calibration/fit.py``, which writes the file, and the round-trip tests). Feature names are
 ``"<region>:<backend feature name>"``, ``"<region>:logp_<emotion>"`` (log of the backend's
-probability, floored at 1e-4) and ``"quality:<name>"``; ``prediction_features`` builds them.
+probability, floored at 1e-4) and ``"quality:<name>"``; ``prediction_features`` builds them. An
+emotion a model has no class for (a fit leaves out classes of fewer than 2 labelled images) keeps the
+backend's reading (``model_proba``).
 
 File: JSON, ``{"format": "harmony_eval.calibration", "version": 1, "emotions": [...], "backend": ...,
 "models": {region: LinearModel.to_dict()}, "verdict_thresholds": {...}, "versions": {...}, "training": {...}}``.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +70,41 @@ def prediction_features(
                 out[f"{region}:logp_{e}"] = math.log(max(float(p.get(e, 0.0)), _LOGP_FLOOR))
     for k, v in pred.quality.items():
         out[f"quality:{k}"] = float(v)
+    return out
+
+
+def backend_logp_names(model: LinearModel | str, emotions: Sequence[str]) -> list[str]:
+    """The feature names of the backend's own reading of a model's region, one per emotion: the
+    pooled reading (the tool's ``probs``) for the ``face`` model, the region's for the others."""
+    region = model if isinstance(model, str) else model.region
+    prefix = "pooled" if region == "face" else region
+    return [f"{prefix}:logp_{e}" for e in emotions]
+
+
+def model_proba(m: LinearModel, named: Sequence[Mapping[str, float]], emotions: Sequence[str]) -> np.ndarray:
+    """``(N, len(emotions))``: model ``m``'s probabilities over every emotion of ``named`` rows.
+
+    An emotion ``m`` has no class for keeps the backend's reading of it (``backend_logp_names``) and
+    ``m``'s classes share the rest in ``m``'s proportions: a fit leaves out classes of fewer than 2
+    labelled images (a sigmoid map covers the labelled classes only), and a calibration fitted
+    without 2 sad labels would otherwise never say sad again, where the backend still can. With
+    every class modelled, or no backend reading recorded, this is ``m``'s reading (0 elsewhere)."""
+    X = np.array([m.vectorize(d) for d in named], dtype=float).reshape(len(named), len(m.features))
+    p = m.predict_proba(X) if len(named) else np.zeros((0, len(m.classes)))
+    out = np.zeros((len(named), len(emotions)))
+    col = {e: i for i, e in enumerate(emotions)}
+    missing = [i for i, e in enumerate(emotions) if e not in set(m.classes)]
+    if missing:
+        names = backend_logp_names(m, emotions)
+        logp = np.array([[d.get(n, np.nan) for n in names] for d in named], dtype=float).reshape(out.shape)
+        back = np.exp(logp)
+        back = back / back.sum(axis=1, keepdims=True)  # NaN rows (no backend reading) stay NaN
+        known = np.isfinite(back).all(axis=1)
+        out[np.ix_(known, missing)] = back[np.ix_(known, missing)]
+        p = p * (1.0 - out[:, missing].sum(axis=1))[:, None]
+    for j, c in enumerate(m.classes):
+        if c in col:
+            out[:, col[c]] = p[:, j]
     return out
 
 
@@ -145,10 +183,8 @@ class Calibration:
         for region, m in self.models.items():
             if region != "face" and pred.probs.get(region) is None:
                 continue  # the backend did not see this region: do not invent a reading
-            p = m.predict_proba(m.vectorize(named)[None, :])[0]
-            full = dict.fromkeys(emotions, 0.0)
-            full.update({c: float(v) for c, v in zip(m.classes, p, strict=True)})
-            probs[region] = full
+            p = model_proba(m, [named], emotions)[0]
+            probs[region] = {e: float(v) for e, v in zip(emotions, p, strict=True)}
         return replace(pred, probs=probs)
 
     # -- files ------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_more_labels_do_not_make_the_reader_worse_on_a_fixed_split(mirror):
     acc = []
     for n in (12, 40, 80):
         m = fit_model(named[:n], y[:n], model="mouth", label="mouth", opts=opts, vocabulary=EMOTIONS)
-        p = full_proba(m, matrix([named[i] for i in test], m.features), EMOTIONS)
+        p = full_proba(m, [named[i] for i in test], EMOTIONS)
         acc.append(balanced_accuracy(list(y[test]), [EMOTIONS[k] for k in p.argmax(axis=1)]))
     assert acc[0] <= acc[1] + 0.05 and acc[1] <= acc[2] + 0.05, acc  # one split's noise: 2 of 40 faces
     assert acc[2] > 0.6  # and the signal is learned

@@ -18,6 +18,7 @@ from calibration.fit import (
     fit_full_model,
     fit_model,
     fit_scaling_model,
+    full_proba,
 )
 from calibration.thresholds import fit_verdict_thresholds, verdicts_for
 from harmony_eval.calibrated import Calibration, prediction_features
@@ -173,6 +174,22 @@ def _prediction(mouth_curve: float, with_mouth: bool = True) -> RegionPrediction
     )
 
 
+def test_an_emotion_too_rare_to_fit_is_still_read_where_the_backend_sees_it():
+    """Labels without angry (or with one: a class needs 2+ images) fit no angry class: the calibrated mouth
+    still reads angry on a face whose backend reading is angry, and a save/load keeps that (before,
+    such a calibration could never say angry again; a CV fold without the class misread it)."""
+    cal = _fitted_mouth_calibration()
+    assert "angry" not in cal.models["mouth"].classes
+    pred = _prediction(0.0)
+    pred.probs["mouth"] = dict(zip(EMOTIONS, [0.05, 0.05, 0.05, 0.85], strict=True))
+    for c in (cal, Calibration.from_dict(json.loads(cal.dumps()))):
+        got = c.apply(pred, EMOTIONS).probs["mouth"]
+        assert max(got, key=got.get) == "angry" and got["angry"] == pytest.approx(0.85)
+        assert sum(got.values()) == pytest.approx(1.0)
+    full = full_proba(cal.models["mouth"], [prediction_features(pred, EMOTIONS)], EMOTIONS)[0]
+    np.testing.assert_allclose(full, [cal.apply(pred, EMOTIONS).probs["mouth"][e] for e in EMOTIONS])
+
+
 def _fitted_mouth_calibration() -> Calibration:
     rng = np.random.default_rng(0)
     curves = rng.normal(size=80)
@@ -191,7 +208,14 @@ def test_apply_replaces_modelled_regions_only():
     assert up.probs["mouth"]["happy"] > 0.5 > down.probs["mouth"]["happy"]  # curve up reads happy
     assert down.probs["mouth"]["sad"] > down.probs["mouth"]["happy"]  # curve down reads sad
     assert sum(up.probs["mouth"].values()) == pytest.approx(1.0)
-    assert up.probs["mouth"]["angry"] == 0.0  # never labelled: the model cannot say it
+    # never labelled: the model has no class for it, so the backend's reading of it (uniform, 0.25)
+    # stands, and the model's classes share the rest in the model's own proportions
+    assert "angry" not in cal.models["mouth"].classes
+    assert up.probs["mouth"]["angry"] == pytest.approx(0.25)
+    m = cal.models["mouth"]
+    own = m.predict_proba(m.vectorize(prediction_features(_prediction(2.0), EMOTIONS)))
+    got = [up.probs["mouth"][c] for c in m.classes]
+    np.testing.assert_allclose(got, 0.75 * own, rtol=1e-12)
     assert up.probs["eyes"] == _prediction(2.0).probs["eyes"]  # no eyes model: backend reading kept
     assert (
         cal.apply(_prediction(2.0, with_mouth=False), EMOTIONS).probs["mouth"] is None
