@@ -22,7 +22,8 @@ right answers given with honest confidence). Measured on 20 rendered faces (3-fo
 model alone dropped balanced accuracy from 0.80 (backend) to 0.45; scaling keeps the backend's
 ranking. Sigmoid (Platt, one map per class) by default, as STYLE.md and scikit-learn advise below
 1,000 calibration samples; ``temperature`` (one parameter, keeps the argmax) for tiny sets. Classes
-with fewer than 2 labelled images cannot be calibrated and are left out (recorded in ``summary``).
+with fewer than 2 labelled images cannot be calibrated and are left out (recorded in ``summary``); at
+score time such an emotion keeps the backend's reading (``harmony_eval.calibrated.model_proba``).
 Everything fitted is copied into ``harmony_eval.linear.LinearModel`` (JSON).
 """
 

@@ -162,6 +162,12 @@ def write_report(
         intro.append(
             f"Model `{region}`: {kind}, {m.get('calibration', '')}"
             + (f" (CV log loss: {ll})" if ll else "")
+            + (
+                f"; too few labels (under 2 images) for {', '.join(m['dropped_classes'])}: the backend's "
+                "reading of those stands"
+                if m.get("dropped_classes")
+                else ""
+            )
             + "."
         )
     if summary.get("verdict_thresholds"):

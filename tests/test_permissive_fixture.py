@@ -60,3 +60,28 @@ def test_sad_brows_do_not_read_surprised_when_surprised_is_in_the_vocabulary(nam
     # raised inner ends are a slant: sadness, not the even lift of surprise
     assert max(brows, key=brows.get) == "sad" and brows["sad"] > brows["surprised"], brows
     assert row["emotion"] == "sad" and row["verdict"] == "perfect", row["reason"]
+
+
+@pytest.mark.slow
+def test_calibrating_on_a_few_real_sprites_does_not_lose_the_rare_emotions(tmp_path):
+    """`calibrate --cv 5` on the fixture's 4-class sprites (happy 10, neutral 4, angry 3, sad 2): a
+    fold whose training part holds under 2 sad faces fits no sad class. The faces of that fold keep
+    the backend's reading of sad instead of 0, so the out-of-fold face figure does not fall below
+    the uncalibrated reading's (it fell 0.65 -> 0.40 while every class got probability 0)."""
+    import json
+
+    from harmony_eval.cli import main
+
+    out = tmp_path / "cal"
+    rc = main([
+        "calibrate", "--images", str(FIXTURE), "--labels", str(FIXTURE / "labels.csv"), "--ignore-unknown",
+        "--cv", "5", "--backend", "anatomy", "--bootstrap", "0", "--no-progress", "--out", str(out),
+    ])  # fmt: skip
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    face = rep["face"]
+    assert face["n"] >= 15
+    assert face["balanced_accuracy"] >= face["before"]["balanced_accuracy"] - 0.05, face
+    # and sad, the rarest, is still said (confusion columns: the emotion read)
+    labels, matrix = face["confusion"]["labels"], face["confusion"]["matrix"]
+    assert sum(row[labels.index("sad")] for row in matrix) > 0, face["confusion"]
