@@ -8,8 +8,10 @@ later with calibrated predictions (``rescore``) to fit verdict thresholds: no de
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harmony_eval.pipeline import Prepared, Scorer
@@ -54,7 +56,58 @@ def score_images(
         from tqdm.auto import tqdm
 
         it = tqdm(it, total=len(files), desc="scoring labelled images", unit="img")
-    return scorer, [Scored(prep.path, prep, pred, row) for prep, pred, row in it]
+    items = [Scored(prep.path, prep, pred, row) for prep, pred, row in it]
+    if scorer.siblings:
+        items = _misses_from_whole_folders(scorer, items, workers, progress)
+    return scorer, items
+
+
+def _misses_from_whole_folders(
+    scorer: Scorer, items: list[Scored], workers: int, progress: bool
+) -> list[Scored]:
+    """``items`` with each miss scored as ``score`` over its whole folder would score it.
+
+    The sibling pass (``harmony_eval.sibling_pass``) boxes a miss from the other images of its
+    folder; labels usually cover a few of a folder's images, so the labelled ones alone can lack the
+    2 siblings that ``score`` on the folder finds (or give a median of fewer boxes). Each folder
+    holding such an image (no face, or a face from siblings) and images nobody labelled is scored
+    whole once more (its own images, not its subfolders') and those images' rows are taken from
+    there: calibrate, --suggest and score then see the same faces. Costs one scoring of those
+    folders, only when there are misses."""
+    from harmony_eval.detect.siblings import DETECTOR
+    from harmony_eval.imageio import IMAGE_EXTENSIONS
+    from harmony_eval.sibling_pass import group_of
+
+    # a miss, or a face boxed from the few labelled siblings (the folder's median box can differ)
+    misses = [
+        i
+        for i, s in enumerate(items)
+        if s.prep.error is None and (not s.prep.faces or s.prep.detector == DETECTOR)
+    ]
+    given = {os.path.abspath(s.file) for s in items}
+    folders: dict[str, list[str]] = {}
+    for i in misses:
+        g = group_of(items[i].file)
+        if g is not None and g not in folders:
+            folders[g] = [
+                str(q) for q in sorted(Path(g).iterdir())
+                if q.is_file() and not q.name.startswith(".") and q.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS
+            ]  # fmt: skip
+    todo = [f for g, fs in folders.items() if any(os.path.abspath(f) not in given for f in fs) for f in fs]
+    if not todo:
+        return items
+    it = scorer.iter_scored([(f, f) for f in todo], workers=workers, batch=_BATCH)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, total=len(todo), desc="folders of faceless labelled images", unit="img")
+    wanted = {os.path.abspath(items[i].file): i for i in misses}
+    out = list(items)
+    for prep, pred, row in it:
+        i = wanted.get(os.path.abspath(prep.path))
+        if i is not None:
+            out[i] = Scored(items[i].file, prep, pred, {**row, "path": items[i].row.get("path", row["path"])})
+    return out
 
 
 def rescore(scorer: Scorer, item: Scored, pred: RegionPrediction | None) -> dict[str, Any]:

@@ -178,3 +178,28 @@ def test_the_runner_streams_found_faces_while_a_folders_misses_wait(sprite_set) 
     assert [r["path"] for r in streamed] == [f["neutral"], f["sad"], f["angry"], f["miss"], f["noise"]]
     assert sorted(streamed, key=lambda r: files.index(r["path"])) == ordered
     assert streamed[3]["detector"] == "siblings" and streamed[4]["status"] == "no_face"
+
+
+def test_calibration_boxes_a_labelled_miss_from_its_unlabelled_siblings() -> None:
+    """Labels cover a few images of a folder: a labelled miss whose siblings nobody labelled still
+    gets the face `score` gives it over the whole folder (same box, same row), instead of no face."""
+    from calibration.features import score_images
+
+    jane = sorted(str(p) for p in FIXTURE.glob("dialogic_Jane_*.png"))
+    scorer = Scorer(backend="anatomy", detectors=["animeface", "crop"])
+    by_folder = {prep.path: (prep, row) for prep, _, row in scorer.iter_scored([(f, f) for f in jane])}
+    boxed = [f for f, (prep, _) in by_folder.items() if prep.detector == "siblings"]
+    assert boxed, "the fixture's Jane sprites hold misses that their siblings box"
+    found = [f for f in jane if by_folder[f][0].detector == "animeface"]
+    labelled = [boxed[0], found[0]]  # one found sibling labelled: the labelled pair alone cannot box it
+    _, alone = score_images(
+        labelled, backend="anatomy", detectors=["animeface", "crop"], progress=False, face_from_siblings=False
+    )
+    assert not alone[0].prep.faces  # a miss by itself
+    _, items = score_images(labelled, backend="anatomy", detectors=["animeface", "crop"], progress=False)
+    got = items[0]
+    assert got.file == boxed[0] and got.prep.detector == "siblings" and got.ok
+    assert got.prep.faces[0].box == by_folder[boxed[0]][0].faces[0].box
+    assert got.row["emotion"] == by_folder[boxed[0]][1]["emotion"]
+    assert "face_from_siblings" in got.row["flags"]
+    assert items[1].prep.detector == "animeface" and items[1].row == by_folder[found[0]][1]  # kept
