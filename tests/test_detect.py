@@ -16,7 +16,7 @@ import pytest
 from face_support import StubDetector, centre_in, rendered, shifted, tight_crop
 
 import harmony_eval.detect as det_mod
-from harmony_eval.detect import DETECTORS, build_detectors, find_faces, resolve_mediapipe_model
+from harmony_eval.detect import DETECTORS, Fallback, build_detectors, find_faces, resolve_mediapipe_model
 from harmony_eval.detect._geometry import iou, make_view, nms
 from harmony_eval.detect.crop import CropDetector
 from harmony_eval.types import Face
@@ -134,7 +134,58 @@ def test_small_head_on_a_tall_canvas_found_by_the_second_look():
     assert find_faces(tall, [_NeedsBigFace()], fallback=None) == ([], "none")
     noise = np.random.default_rng(0).integers(0, 256, (500, 500, 3), dtype=np.uint8)
     det = _NeedsBigFace()
-    assert find_faces(noise, [det]) == ([], "none") and len(det.shapes) == 1  # nothing drawn on a background
+    # no background to crop to; drawn to the bottom edge, as a close-up cut at the chin: the only
+    # second looks are the grown canvases (a quarter and a half more above and on each side)
+    assert find_faces(noise, [det]) == ([], "none")
+    assert det.shapes == [(500, 500), (625, 750), (750, 1000)]
+    det = _NeedsBigFace()
+    assert find_faces(noise, [det], fallback=Fallback(pad=())) == ([], "none") and len(det.shapes) == 1
+
+
+class _NeedsMargin:
+    """A stub that finds a face only on an image with room around it: a 100 px box at the centre,
+    with a mouth part, on any image taller than 600 px."""
+
+    name = "stub"
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, int]] = []
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        self.shapes.append(image.shape[:2])
+        h, w = image.shape[:2]
+        if h <= 600:
+            return []
+        cx, cy = w // 2, h // 2
+        return [
+            Face(
+                (cx - 50, cy - 50, cx + 50, cy + 50),
+                0.9,
+                self.name,
+                {"mouth": (cx - 20, cy + 20, cx + 20, cy + 40)},
+            )
+        ]
+
+
+def test_a_close_up_cut_by_the_frame_is_looked_at_on_a_grown_canvas():
+    close = np.full((500, 500, 3), 255, np.uint8)
+    close[50:, 10:490] = 90  # drawn down to the bottom edge: a face the frame cuts at the chin
+    det = _NeedsMargin()
+    faces, name = find_faces(close, [det])
+    # grown by 125 px above and on each side: the stub's centre box (325..425, 262..362) comes
+    # back in the close-up's pixels
+    assert det.shapes == [(500, 500), (625, 750)]
+    assert name == "stub" and faces[0].box == (200, 137, 300, 237)
+    assert faces[0].parts["mouth"] == (230, 207, 270, 227)
+    # a drawing that ends above the bottom edge (a sprite on its canvas) gets no grown look
+    floating = np.full((500, 500, 3), 255, np.uint8)
+    floating[50:480, 10:490] = 90
+    det = _NeedsMargin()
+    assert find_faces(floating, [det]) == ([], "none") and (625, 750) not in det.shapes
+    # nor does the crop test, which would take the grown canvas itself for a face
+    crop_like = _NeedsMargin()
+    crop_like.name = "crop"
+    assert find_faces(close, [crop_like]) == ([], "none") and crop_like.shapes == [(500, 500)]
 
 
 def test_find_faces_rejects_non_rgb_input():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harmony_eval.detect import build_detectors, find_faces
@@ -85,3 +86,27 @@ def test_calibrating_on_a_few_real_sprites_does_not_lose_the_rare_emotions(tmp_p
     # and sad, the rarest, is still said (confusion columns: the emotion read)
     labels, matrix = face["confusion"]["labels"], face["confusion"]["matrix"]
     assert sum(row[labels.index("sad")] for row in matrix) > 0, face["confusion"]
+
+
+@pytest.mark.parametrize("name", ["dialogic_Jane_pl3_avoid.png", "dialogic_Jane_pl3_surprise.png"])
+def test_a_close_up_cut_at_the_chin_is_found_on_a_grown_canvas(cascade, name):
+    """A tight close-up (face 3/4 of the width, cut above the chin: ``face_finding``'s ``tight``
+    variant) that fills the frame is missed by the cascade; looking again with the canvas grown
+    above and on the sides finds it, on the true face, in the close-up's own pixels."""
+    import json
+
+    from benchmarks.face_finding import BOXES, variant
+    from harmony_eval.detect import Fallback
+
+    truth = tuple(json.loads(BOXES.read_text())[f"dialogic/{name}"])
+    img, (x0, y0, x1, y1) = variant("tight", load_image(FIXTURE / name).rgb, truth)
+    assert find_faces(img, cascade, Fallback(pad=()))[0] == []  # without the grown look: a miss
+    faces, detector = find_faces(img, cascade)
+    assert detector == "animeface"
+    fx0, fy0, fx1, fy1 = faces[0].box
+    h, w = img.shape[:2]
+    assert 0 <= fx0 < fx1 <= w and 0 <= fy0 < fy1 <= h  # back in the close-up's pixels
+    assert x0 <= (fx0 + fx1) / 2 <= x1 and y0 <= (fy0 + fy1) / 2 <= y1  # on the true face
+    # the drawn body below a sprite's face reaches the bottom edge too, and has no face to find
+    body = np.ascontiguousarray(load_image(FIXTURE / name).rgb[truth[3] + 5 :])
+    assert find_faces(body, cascade)[0] == []
