@@ -143,8 +143,8 @@ def test_small_head_on_a_tall_canvas_found_by_the_second_look():
 
 
 class _NeedsMargin:
-    """A stub that finds a face only on an image with room around it: a 100 px box at the centre,
-    with a mouth part, on any image taller than 600 px."""
+    """A stub that finds a face only on an image with room on its sides: a 100 px box at the centre,
+    with a mouth part, on any image wider than tall (a grown canvas of a square close-up)."""
 
     name = "stub"
 
@@ -154,7 +154,7 @@ class _NeedsMargin:
     def detect(self, image: np.ndarray) -> list[Face]:
         self.shapes.append(image.shape[:2])
         h, w = image.shape[:2]
-        if h <= 600:
+        if w <= h:
             return []
         cx, cy = w // 2, h // 2
         return [
@@ -182,6 +182,16 @@ def test_a_close_up_cut_by_the_frame_is_looked_at_on_a_grown_canvas():
     floating[50:480, 10:490] = 90
     det = _NeedsMargin()
     assert find_faces(floating, [det]) == ([], "none") and (625, 750) not in det.shapes
+    # a large close-up (a 4k render) is grown from a resized copy, at most 2048 px a side, and the
+    # face comes back in its own pixels: the same place as on the small one, 6 x as large
+    big = np.ascontiguousarray(np.repeat(np.repeat(close, 6, axis=0), 6, axis=1))
+    det = _NeedsMargin()
+    faces, _ = find_faces(big, [det])
+    assert max(det.shapes[1]) <= 2048 < 1.5 * 3000
+    x0, y0, x1, y1 = faces[0].box
+    assert abs((x0 + x1) / 2 - 1500) <= 4 and abs((y0 + y1) / 2 - 1125) <= 4
+    k = det.shapes[1][1] / (1.5 * 3000)  # the copy's scale: the stub's 100 px box is 100 / k here
+    assert abs((x1 - x0) - 100 / k) <= 4
     # nor does the crop test, which would take the grown canvas itself for a face
     crop_like = _NeedsMargin()
     crop_like.name = "crop"

@@ -61,6 +61,8 @@ class Fallback:
       TADNE 0.94 -> 0.97; zundamon chin 0.93 -> 1.00; afc TV crops 0.94 -> 0.97, afc screenshots
       0.86 -> 0.91; dialogic originals 0.80 -> 0.84; small TADNE tiles 0.94 -> 1.00; no source or
       variant lower, false faces on noise, faceless bodies and grids unchanged (1 / 2 / 6).
+    - ``max_canvas``: a grown canvas over this many px a side is made from the image resized down
+      (a 4k render would otherwise cost ~150 MB per look; the detectors resize to a few hundred px).
     """
 
     tol: int = 12
@@ -69,6 +71,7 @@ class Fallback:
     top: float = 1.0
     min_side: int = 16
     pad: tuple[float, ...] = (0.25, 0.5)
+    max_canvas: int = 2048
 
 
 FALLBACK = Fallback()
@@ -212,14 +215,14 @@ def find_faces(
             break
     # the crop test takes a whole image for a face: a grown canvas is not one
     grown_looks = [d for d in detectors if d.name != "crop"]
-    for canvas, dx, dy in _padded_looks(image, fallback) if not faces and grown_looks else ():
-        h, w = image.shape[:2]  # a face centred on the grown margin is not on the image
+    for canvas, dx, dy, k in _padded_looks(image, fallback) if not faces and grown_looks else ():
+        h, w = (round(k * n) for n in image.shape[:2])  # a face centred on the margin is not on the image
         found = [
             f for f in _cascade(canvas, grown_looks)
             if 0 <= (f.box[0] + f.box[2]) / 2 - dx < w and 0 <= (f.box[1] + f.box[3]) / 2 - dy < h
         ]  # fmt: skip
         if found:
-            faces = [_shifted(f, -dx, -dy, image.shape) for f in found]
+            faces = [_shifted(f, -dx, -dy, image.shape, scale=k) for f in found]
             break
     return (faces, faces[0].detector) if faces else ([], "none")
 
@@ -250,32 +253,48 @@ def _second_looks(image: np.ndarray, fb: Fallback | None) -> list[Box]:
     return out
 
 
-def _padded_looks(image: np.ndarray, fb: Fallback | None) -> Iterator[tuple[np.ndarray, int, int]]:
-    """``(canvas, dx, dy)``: the image pasted at ``(dx, dy)`` on a canvas grown above and on both
-    sides in its background colour, one per ``fb.pad`` share, when its drawing reaches the bottom
-    edge (see :class:`Fallback`). Made one at a time: most misses stop at the first."""
+def _padded_looks(image: np.ndarray, fb: Fallback | None) -> Iterator[tuple[np.ndarray, int, int, float]]:
+    """``(canvas, dx, dy, k)``: the image, resized by ``k``, pasted at ``(dx, dy)`` on a canvas grown
+    above and on both sides in its background colour, one per ``fb.pad`` share, when its drawing
+    reaches the bottom edge (see :class:`Fallback`). ``k`` < 1 only when the canvas would exceed
+    ``fb.max_canvas`` px a side (the detectors resize far below that anyway). Made one at a time:
+    most misses stop at the first."""
     if fb is None or not fb.pad or min(image.shape[:2]) < fb.min_side:
         return
     box = content_box(image, fb.tol)
-    h, w = image.shape[:2]
-    if box is None or box[3] < h:
+    h0, w0 = image.shape[:2]
+    if box is None or box[3] < h0:
         return
     bg = np.median(np.concatenate([image[0], image[:, 0], image[:, -1]]), axis=0).astype(np.uint8)
     for share in fb.pad:
+        k = min(1.0, fb.max_canvas / ((1 + 2 * share) * w0), fb.max_canvas / ((1 + share) * h0))
+        if k < 1.0:
+            import cv2
+
+            view = cv2.resize(
+                image, (max(1, round(k * w0)), max(1, round(k * h0))), interpolation=cv2.INTER_AREA
+            )
+        else:
+            view = image
+        h, w = view.shape[:2]
         dx, dy = int(round(share * w)), int(round(share * h))
         canvas = np.empty((h + dy, w + 2 * dx, 3), np.uint8)
         canvas[:] = bg
-        canvas[dy:, dx : dx + w] = image
-        yield canvas, dx, dy
+        canvas[dy:, dx : dx + w] = view
+        yield canvas, dx, dy, k
 
 
-def _shifted(face: Face, dx: int, dy: int, shape: tuple[int, ...]) -> Face:
-    """``face`` found on a crop at ``(dx, dy)``, in the whole image's pixels."""
+def _shifted(face: Face, dx: int, dy: int, shape: tuple[int, ...], scale: float = 1.0) -> Face:
+    """``face`` found on a view at ``(dx, dy)`` of the image resized by ``scale``, in the whole
+    image's pixels: ``(x + dx) / scale``."""
 
     def sh(b: Box) -> Box:
-        return clip_box((b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy), shape) or b
+        moved = tuple(int(round((v + d) / scale)) for v, d in zip(b, (dx, dy, dx, dy), strict=True))
+        return clip_box(moved, shape) or b  # type: ignore[arg-type]
 
-    pts = None if face.points is None else face.points + np.array([dx, dy], dtype=face.points.dtype)
+    pts = None
+    if face.points is not None:
+        pts = ((face.points + np.array([dx, dy])) / scale).astype(face.points.dtype)
     return replace(face, box=sh(face.box), parts={n: sh(b) for n, b in face.parts.items()}, points=pts)
 
 
