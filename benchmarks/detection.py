@@ -111,6 +111,7 @@ def _variants(data: Path, kind: str) -> list[tuple[str, np.ndarray, Any]]:
     import cv2
 
     from harmony_eval.detect import build_detectors, find_faces
+    from harmony_eval.detect._geometry import background_colour
 
     dets = build_detectors(["animeface", "crop"])
     out = []
@@ -122,7 +123,7 @@ def _variants(data: Path, kind: str) -> list[tuple[str, np.ndarray, Any]]:
             x0, y0, x1, y1 = faces[0].box
             h, w = img.shape[:2]
             if kind == "tall":
-                edge = np.median(np.concatenate([img[0], img[:, 0], img[:, -1]]), axis=0).astype(np.uint8)
+                edge = background_colour(img).astype(np.uint8)
                 canvas = np.empty((int(2.5 * h), w, 3), np.uint8)
                 canvas[:] = edge
                 canvas[:h] = img

@@ -58,11 +58,13 @@ def variant(kind: str, img: np.ndarray, box: Box) -> tuple[np.ndarray, Box]:
     """The stress variant ``kind`` of ``img`` whose true face is ``box``, and the face's box in it."""
     import cv2
 
+    from harmony_eval.detect._geometry import background_colour
+
     h, w = img.shape[:2]
     x0, y0, x1, y1 = box
     fw, fh = x1 - x0, y1 - y0
     if kind == "tall":
-        edge = np.median(np.concatenate([img[0], img[:, 0], img[:, -1]]), axis=0).astype(np.uint8)
+        edge = background_colour(img).astype(np.uint8)
         out = np.empty((int(2.5 * h), w, 3), np.uint8)
         out[:] = edge
         out[:h] = img

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harmony_eval.pipeline import Prepared, Scorer
@@ -75,7 +74,7 @@ def _misses_from_whole_folders(
     there: calibrate, --suggest and score then see the same faces. Costs one scoring of those
     folders, only when there are misses."""
     from harmony_eval.detect.siblings import DETECTOR
-    from harmony_eval.imageio import IMAGE_EXTENSIONS
+    from harmony_eval.imageio import list_images
     from harmony_eval.sibling_pass import group_of
 
     # a miss, or a face boxed from the few labelled siblings (the folder's median box can differ)
@@ -89,10 +88,7 @@ def _misses_from_whole_folders(
     for i in misses:
         g = group_of(items[i].file)
         if g is not None and g not in folders:
-            folders[g] = [
-                str(q) for q in sorted(Path(g).iterdir())
-                if q.is_file() and not q.name.startswith(".") and q.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS
-            ]  # fmt: skip
+            folders[g] = [str(q) for q in list_images([g], recursive=False)]
     todo = [f for g, fs in folders.items() if any(os.path.abspath(f) not in given for f in fs) for f in fs]
     if not todo:
         return items

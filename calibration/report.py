@@ -159,13 +159,13 @@ def write_report(
     for region, m in summary.get("models", {}).items():
         kind = "the backend's reading" if m.get("kind") == "scaling" else "a classifier on the features"
         ll = ", ".join(f"{c} {v}" for c, v in (m.get("cv_log_loss") or {}).items())
+        rare = ", ".join(m.get("dropped_classes") or ())
         intro.append(
             f"Model `{region}`: {kind}, {m.get('calibration', '')}"
             + (f" (CV log loss: {ll})" if ll else "")
             + (
-                f"; too few labels (under 2 images) for {', '.join(m['dropped_classes'])}: the backend's "
-                "reading of those stands"
-                if m.get("dropped_classes")
+                f"; too few labels (under 2 images) for {rare}: the backend's reading of those stands"
+                if rare
                 else ""
             )
             + "."

@@ -93,7 +93,8 @@ def model_proba(m: LinearModel, named: Sequence[Mapping[str, float]], emotions: 
     p = m.predict_proba(X) if len(named) else np.zeros((0, len(m.classes)))
     out = np.zeros((len(named), len(emotions)))
     col = {e: i for i, e in enumerate(emotions)}
-    missing = [i for i, e in enumerate(emotions) if e not in set(m.classes)]
+    modelled = set(m.classes)
+    missing = [i for i, e in enumerate(emotions) if e not in modelled]
     if missing:
         names = backend_logp_names(m, emotions)
         logp = np.array([[d.get(n, np.nan) for n in names] for d in named], dtype=float).reshape(out.shape)

@@ -105,6 +105,7 @@ def list_images(
     inputs: str | os.PathLike | list[str | os.PathLike],
     *,
     exclude: str | os.PathLike | list[str | os.PathLike] | None = None,
+    recursive: bool = True,
 ) -> list[Path]:
     """Expand files and folders into a deterministic list of image paths.
 
@@ -116,6 +117,8 @@ def list_images(
     run reports them as errors instead of silently dropping them. Folders named directly are always
     walked; files named directly are kept as given, whatever their extension. Duplicates are dropped,
     first occurrence wins.
+
+    ``recursive=False``: a folder's own entries only, not its subfolders'.
 
     Raises ``FileNotFoundError`` naming any input path that does not exist.
     """
@@ -131,7 +134,7 @@ def list_images(
     seen: set[str] = set()
     for item in items:
         p = Path(item)
-        found = _walk(p, excluded) if p.is_dir() else [p]
+        found = _walk(p, excluded, recursive) if p.is_dir() else [p]
         for f in found:
             k = os.path.abspath(f)
             if k not in seen:
@@ -140,7 +143,7 @@ def list_images(
     return out
 
 
-def _walk(root: Path, excluded: set[str]) -> list[Path]:
+def _walk(root: Path, excluded: set[str], recursive: bool = True) -> list[Path]:
     found: list[Path] = []
 
     def onerror(err: OSError) -> None:
@@ -155,7 +158,7 @@ def _walk(root: Path, excluded: set[str]) -> list[Path]:
             if _is_image_name(d):  # a folder named like an image: report it, and look inside
                 found.append(Path(full))
             keep.append(d)
-        dirnames[:] = keep
+        dirnames[:] = keep if recursive else []
         real = os.path.realpath(dirpath)  # excluded files too: a run's summary.png beside its inputs
         found += [
             Path(dirpath, f)

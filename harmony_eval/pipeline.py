@@ -167,9 +167,8 @@ class Scorer:
             mp = self.measure_stage.params  # --param animeface.* / crop.* reach the detectors too
             given = {d: dict(o) for d, o in self.settings.detection.per_detector().items()}
             given.setdefault("animeface", {}).update(params=mp.animeface, crop_params=mp.crop)
-            given.setdefault("crop", {})["params"] = (
-                mp.crop
-            )  # (options of detectors not in the cascade go unused)
+            # (options of detectors not in the cascade go unused)
+            given.setdefault("crop", {})["params"] = mp.crop
             self._detectors = build_detectors(self.detector_names, given)
         return self._detectors
 

@@ -32,6 +32,8 @@ def test_list_images_walks_sorted_and_skips_hidden_non_images_and_output(tmp_pat
     got = [p.relative_to(root).as_posix() for p in list_images(root, exclude=root / "out")]
     # folder order: a/ before b.png (path parts compared), upper-case extensions kept
     assert got == ["a/y.webp", "a/z.JPG", "b.png", "c.jpeg"]
+    flat = [p.relative_to(root).as_posix() for p in list_images(root, exclude=root / "out", recursive=False)]
+    assert flat == ["b.png", "c.jpeg"]  # the folder's own images, none of its subfolders'
 
 
 def test_list_images_keeps_explicit_files_and_drops_duplicates(tmp_path):

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..types import Box, Detector, Face
-from ._geometry import clip_box, content_box
+from ._geometry import background_colour, clip_box, content_box
 
 log = logging.getLogger(__name__)
 _warned_mediapipe = False
@@ -208,14 +208,17 @@ def find_faces(
             f"`image` must be an RGB uint8 array (H, W, 3), got {got}; use harmony_eval.imageio.to_rgb."
         )
     faces = _cascade(image, detectors)
-    for x0, y0, x1, y1 in _second_looks(image, fallback) if not faces else ():
+    drawn = None  # the drawing's box, for the second looks: measured once, on a miss only
+    if not faces and fallback is not None and min(image.shape[:2]) >= fallback.min_side:
+        drawn = content_box(image, fallback.tol)
+    for x0, y0, x1, y1 in _second_looks(image, fallback, drawn) if drawn is not None else ():
         found = _cascade(np.ascontiguousarray(image[y0:y1, x0:x1]), detectors)
         if found:
             faces = [_shifted(f, x0, y0, image.shape) for f in found]
             break
     # the crop test takes a whole image for a face: a grown canvas is not one
     grown_looks = [d for d in detectors if d.name != "crop"]
-    for canvas, dx, dy, k in _padded_looks(image, fallback) if not faces and grown_looks else ():
+    for canvas, dx, dy, k in _padded_looks(image, fallback, drawn) if not faces and grown_looks else ():
         h, w = (round(k * n) for n in image.shape[:2])  # a face centred on the margin is not on the image
         found = [
             f for f in _cascade(canvas, grown_looks)
@@ -235,13 +238,9 @@ def _cascade(image: np.ndarray, detectors: list[Detector]) -> list[Face]:
     return []
 
 
-def _second_looks(image: np.ndarray, fb: Fallback | None) -> list[Box]:
-    """Crops to run the cascade on when the whole image gave nothing (see :class:`Fallback`)."""
-    if fb is None or min(image.shape[:2]) < fb.min_side:
-        return []
-    box = content_box(image, fb.tol)
-    if box is None:
-        return []
+def _second_looks(image: np.ndarray, fb: Fallback, box: Box) -> list[Box]:
+    """Crops to run the cascade on when the whole image gave nothing and ``box`` is drawn (see
+    :class:`Fallback`)."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     cw, ch = x1 - x0, y1 - y0
@@ -253,19 +252,18 @@ def _second_looks(image: np.ndarray, fb: Fallback | None) -> list[Box]:
     return out
 
 
-def _padded_looks(image: np.ndarray, fb: Fallback | None) -> Iterator[tuple[np.ndarray, int, int, float]]:
+def _padded_looks(
+    image: np.ndarray, fb: Fallback | None, box: Box | None
+) -> Iterator[tuple[np.ndarray, int, int, float]]:
     """``(canvas, dx, dy, k)``: the image, resized by ``k``, pasted at ``(dx, dy)`` on a canvas grown
     above and on both sides in its background colour, one per ``fb.pad`` share, when its drawing
-    reaches the bottom edge (see :class:`Fallback`). ``k`` < 1 only when the canvas would exceed
+    (``box``) reaches the bottom edge (see :class:`Fallback`). ``k`` < 1 only when the canvas would exceed
     ``fb.max_canvas`` px a side (the detectors resize far below that anyway). Made one at a time:
     most misses stop at the first."""
-    if fb is None or not fb.pad or min(image.shape[:2]) < fb.min_side:
-        return
-    box = content_box(image, fb.tol)
     h0, w0 = image.shape[:2]
-    if box is None or box[3] < h0:
+    if fb is None or not fb.pad or box is None or box[3] < h0:
         return
-    bg = np.median(np.concatenate([image[0], image[:, 0], image[:, -1]]), axis=0).astype(np.uint8)
+    bg = background_colour(image).astype(np.uint8)
     for share in fb.pad:
         k = min(1.0, fb.max_canvas / ((1 + 2 * share) * w0), fb.max_canvas / ((1 + share) * h0))
         if k < 1.0:

@@ -140,13 +140,19 @@ def flat_share(image: np.ndarray, grad: float | None = None, p: Params = PARAMS)
     return float((mag < grad).mean())
 
 
+def background_colour(image: np.ndarray) -> np.ndarray:
+    """``(3,)`` float: the median colour of an RGB image's top, left and right edges, i.e. a sprite's
+    background (its feet or the bust may touch the bottom edge, so that one is left out)."""
+    return np.median(np.concatenate([image[0], image[:, 0], image[:, -1]]), axis=0)
+
+
 def content_box(image: np.ndarray, tol: int | None = None, p: Params = PARAMS) -> Box | None:
     """Bounding box of what is drawn on an RGB ``uint8`` image: pixels that differ from the median
     colour of its top, left and right edges (a sprite's background; its feet or the bust may touch
     the bottom) by more than ``tol`` (default ``p.content_tol``) in some channel. ``None`` when
     nothing is."""
     tol = p.content_tol if tol is None else tol
-    ref = np.median(np.concatenate([image[0], image[:, 0], image[:, -1]]), axis=0)
+    ref = background_colour(image)
     drawn = (np.abs(image.astype(np.int16) - ref.astype(np.int16)) > tol).any(axis=2)
     ys, xs = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
     if ys.size == 0:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..types import Box
-from ._geometry import iou
+from ._geometry import background_colour, iou
 
 __all__ = [
     "DETECTOR",
@@ -160,7 +160,7 @@ def signature(image: np.ndarray, p: Params = PARAMS) -> Signature:
     h, w = image.shape[:2]
     s = min(1.0, p.side / max(h, w))
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    ref = np.median(np.concatenate([image[0], image[:, 0], image[:, -1]]), axis=0)
+    ref = background_colour(image)
     drawn = (np.abs(image.astype(np.int16) - ref.astype(np.int16)) > p.drawn_tol).any(axis=2)
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
