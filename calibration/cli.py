@@ -59,6 +59,7 @@ def run_calibration(
     Returns the ``report.json`` content."""
     from harmony_eval.resources import resolve_emotions
 
+    from .copies import copy_groups, n_copies
     from .evaluate import Dataset, build_calibration, evaluate
     from .fit import FitOptions
     from .labels import read_labels
@@ -71,13 +72,14 @@ def run_calibration(
     lab = read_labels(labels, images, vocab, ignore_unknown)
     files = [str(r["file"]) for r in lab.rows]
     scorer, items = _score(files, vocab, backend, detectors, workers, progress, options)
-    ds = Dataset(lab, items, scorer, vocab)
+    groups = copy_groups(items, progress=progress)
+    ds = Dataset(lab, items, scorer, vocab, groups=groups)
     results = evaluate(ds, opts, cv)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     idx = [i for i, s in enumerate(items) if s.row.get("status") in ("ok", "no_face")]
     cal = build_calibration(ds, idx, opts)
-    cal.training.update(images=str(images), cv=cv, n_images=len(idx))
+    cal.training.update(images=str(images), cv=cv, n_images=len(idx), n_copies=n_copies(groups))
     if scorer.settings.params:  # score --calibration refuses it under other ones (params.check_calibration)
         from harmony_eval.params import as_dict
 
@@ -88,7 +90,7 @@ def run_calibration(
         "n": len(idx), "cv": cv, "evaluation": f"{cv}-fold" if cv else "holdout-25%",
         "backend": scorer.backend_name, "emotions": vocab, "labels": str(labels), "images": str(images),
         "n_labelled": len(lab.rows), "n_dropped": len(lab.dropped), "n_no_face": status.count("no_face"),
-        "n_error": status.count("error"), "calibration_file": str(cal_path),
+        "n_error": status.count("error"), "n_copies": n_copies(groups), "calibration_file": str(cal_path),
         "verdict_thresholds": cal.verdict_thresholds,
         "models": {r: m.summary for r, m in cal.models.items()},
     }  # fmt: skip
@@ -151,6 +153,7 @@ def run_suggest(
     from harmony_eval.calibrated import prediction_features
     from harmony_eval.resources import resolve_emotions
 
+    from .copies import copy_groups
     from .labels import read_labels
     from .suggest import suggest_order, write_suggestions
 
@@ -170,6 +173,14 @@ def run_suggest(
     pw = scorer.config.pool_weights
     named = [prediction_features(s.pred, vocab, pw) if s.ok else None for s in items]
     labelled = [i for i, f in enumerate(files) if str(Path(f).resolve()) in done]
+    # one image of each set of copies (an RGBA sprite and its copy on white): a second copy teaches
+    # nothing, and a copy of a labelled image is labelled already: neither is a candidate
+    is_labelled, groups = set(labelled), copy_groups(items, progress=progress)
+    seen = {groups[i] for i in labelled}
+    for i, g in enumerate(groups):
+        if i not in is_labelled and g in seen:
+            named[i] = None
+        seen.add(g)
     # the labels given so far fit the reader whose uncertainty ranks the rest (none: cold start)
     order = suggest_order(
         [s.row for s in items], named, n, labelled, scorer.config.thresholds,

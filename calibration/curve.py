@@ -22,6 +22,7 @@ import numpy as np
 from .evaluate import Dataset
 from .fit import FitOptions, fit_model, full_proba
 from .metrics import balanced_accuracy
+from .models import group_holdout, has_copies
 
 
 def default_sizes(n_pool: int, n_classes: int) -> list[int]:
@@ -34,11 +35,16 @@ def default_sizes(n_pool: int, n_classes: int) -> list[int]:
 
 
 def split(ds: Dataset, test_share: float, seed: int) -> tuple[list[int], list[int]]:
-    """``(pool, test)`` indices of the face-labelled images, the test split stratified and fixed."""
+    """``(pool, test)`` indices of the face-labelled images, the test split stratified and fixed;
+    copies of one drawing (``Dataset.groups``) are all on one side."""
     from sklearn.model_selection import train_test_split
 
     idx = [i for i in range(len(ds.items)) if ds.usable(i, "emotion")]
     y = [ds.label(i, "emotion") for i in idx]
+    groups = ds.groups_of(idx)
+    if has_copies(groups):
+        tr, te = group_holdout(y, groups, test_share, seed)  # type: ignore[arg-type]
+        return sorted(idx[j] for j in tr), sorted(idx[j] for j in te)
     counts = {c: y.count(c) for c in set(y)}
     strat = y if min(counts.values()) >= 2 else None
     pool, test = train_test_split(idx, test_size=test_share, random_state=seed, stratify=strat)
@@ -66,6 +72,7 @@ def face_accuracy(ds: Dataset, train: Sequence[int], test: Sequence[int], opts: 
                 model = fit_model(
                     [ds.named[i] for i in train], [ds.label(i, "emotion") for i in train],
                     model="face", label="emotion", opts=opts, vocabulary=ds.emotions,
+                    groups=ds.groups_of(train),
                 )  # fmt: skip
             except ValueError:
                 model = None

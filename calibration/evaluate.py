@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -23,6 +24,7 @@ from harmony_eval.pipeline import Scorer
 from .features import Scored, rescore
 from .fit import TARGET_MODEL, FitOptions, fit_model, full_proba
 from .labels import VERDICTS, Labels
+from .models import group_holdout, has_copies
 from .thresholds import fit_verdict_thresholds
 
 
@@ -38,6 +40,9 @@ class Dataset:
     #: region targets without a label column of their own, read from the face label instead (a face
     #: labelled happy is a weak label for its eyes, brows and mouth: most people label whole faces)
     weak: tuple[str, ...] = ()
+    #: one id per item, shared by copies of one drawing (``calibration.copies``); ``None``: no copies
+    #: looked for. Every split keeps a group on one side, and a group counts as one labelled drawing.
+    groups: list[int] | None = None
 
     def __post_init__(self) -> None:
         pool_weights = self.scorer.config.pool_weights
@@ -46,6 +51,10 @@ class Dataset:
         ]
         if "emotion" in self.labels.targets:
             self.weak = tuple(t for t in ("eyes", "brows", "mouth") if t not in self.labels.targets)
+
+    def groups_of(self, idx: Sequence[int]) -> list[int] | None:
+        """The copy groups of images ``idx`` (``None`` when none were looked for)."""
+        return None if self.groups is None else [self.groups[i] for i in idx]
 
     @property
     def targets(self) -> list[str]:
@@ -87,8 +96,9 @@ def build_calibration(ds: Dataset, idx: list[int], opts: FitOptions, strict: boo
         y = [ds.label(i, target) for i in rows]
         try:
             models[model] = fit_model(
-                [ds.named[i] for i in rows], y, model=model, label=target, opts=opts, vocabulary=ds.emotions
-            )
+                [ds.named[i] for i in rows], y, model=model, label=target, opts=opts, vocabulary=ds.emotions,
+                groups=ds.groups_of(rows),
+            )  # fmt: skip
         except ValueError:
             if strict and target not in ds.weak:
                 raise
@@ -133,7 +143,7 @@ def _vec(p: dict[str, float] | None, classes: list[str]) -> np.ndarray:
 
 
 def _splits(ds: Dataset, cv: int | None, seed: int) -> list[tuple[list[int], list[int]]]:
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+    from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
 
     idx = [i for i, s in enumerate(ds.items) if s.row.get("status") in ("ok", "no_face")]
     key = []
@@ -144,16 +154,32 @@ def _splits(ds: Dataset, cv: int | None, seed: int) -> list[tuple[list[int], lis
                 "_",
             )
         )
+    groups = ds.groups_of(idx)
+    copies = has_copies(groups)
     if cv is not None:
-        if cv < 2 or cv > len(idx):
-            raise ValueError(f"--cv {cv}: expected 2 <= K <= the {len(idx)} scorable labelled images")
-        # stratified unless no class has K images (StratifiedKFold refuses that): then plain folds
-        largest = max(key.count(k) for k in set(key))
-        splitter = StratifiedKFold if largest >= cv else KFold
+        n = len(set(groups)) if copies else len(idx)  # type: ignore[arg-type]
+        if cv < 2 or cv > n:
+            what = (
+                "distinct drawings among the scorable labelled images"
+                if copies
+                else "scorable labelled images"
+            )
+            raise ValueError(f"--cv {cv}: expected 2 <= K <= the {n} {what}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            folds = splitter(cv, shuffle=True, random_state=seed).split(np.zeros(len(idx)), key)
+            if copies:  # copies of one drawing in one fold (StratifiedGroupKFold takes uneven classes)
+                folds = StratifiedGroupKFold(cv, shuffle=True, random_state=seed).split(
+                    np.zeros(len(idx)), key, groups
+                )
+            else:
+                # stratified unless no class has K images (StratifiedKFold refuses that): then plain folds
+                largest = max(key.count(k) for k in set(key))
+                splitter = StratifiedKFold if largest >= cv else KFold
+                folds = splitter(cv, shuffle=True, random_state=seed).split(np.zeros(len(idx)), key)
             return [([idx[j] for j in tr], [idx[j] for j in te]) for tr, te in folds]
+    if copies:
+        tr, te = group_holdout(key, groups, 0.25, seed)  # type: ignore[arg-type]
+        return [(sorted(idx[j] for j in tr), sorted(idx[j] for j in te))]
     counts = {k: key.count(k) for k in key}
     strat = key if min(counts.values()) >= 2 else None
     tr, te = train_test_split(idx, test_size=0.25, random_state=seed, stratify=strat)

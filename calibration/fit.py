@@ -44,12 +44,14 @@ from .models import (  # noqa: F401  (re-exported: the fitting API lives in one 
     AnchoredScaler,
     FitOptions,
     FixedLogits,
+    drawings_per_class,
     feature_names,
     fit_estimator,
     fit_full_model,
     fit_scaling_model,
     matrix,
     sample_weights,
+    stratified_folds,
 )
 
 #: label column -> model (region) it trains
@@ -57,7 +59,7 @@ TARGET_MODEL = {"emotion": "face", "eyes": "eyes", "brows": "brows", "mouth": "m
 
 
 def _fit_kind(
-    kind: str, named, y, *, model: str, label: str, opts: FitOptions, vocabulary=None
+    kind: str, named, y, *, model: str, label: str, opts: FitOptions, vocabulary=None, groups=None
 ) -> LinearModel:
     if kind == "scaling":
         return fit_scaling_model(named, y, model=model, label=label, opts=opts, vocabulary=vocabulary)
@@ -70,25 +72,25 @@ def _fit_kind(
 
         X_mirror = mirrored_matrix(named, names)
     return fit_full_model(
-        matrix(named, names), y, model=model, label=label, features=names, opts=opts, X_mirror=X_mirror
-    )
+        matrix(named, names), y, model=model, label=label, features=names, opts=opts, X_mirror=X_mirror,
+        groups=groups,
+    )  # fmt: skip
 
 
 def cv_losses(
-    kind: str, named, y, *, model: str, label: str, opts: FitOptions, k: int, vocabulary=None
+    kind: str, named, y, *, model: str, label: str, opts: FitOptions, k: int, vocabulary=None, groups=None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Out-of-fold log loss of one candidate per image (probabilities floored at 1e-4), in image
     order, and the image weights (class-balanced under the balanced prior); ``None`` when a fold is
-    too small to fit it. Same seed, same folds for every candidate: the losses pair up."""
-    from sklearn.model_selection import StratifiedKFold
-
+    too small to fit it. Same seed, same folds for every candidate: the losses pair up. ``groups``
+    (``calibration.copies``): copies of one drawing stay in one fold."""
     y = np.asarray(y).astype(str)
     classes = sorted(set(y.tolist()) | set(vocabulary or []))
     w = sample_weights(y, opts)
     losses = np.zeros(len(y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for tr, te in StratifiedKFold(k, shuffle=True, random_state=opts.seed).split(np.zeros(len(y)), y):
+        for tr, te in stratified_folds(y, k, opts.seed, groups):
             try:
                 m = fit_model_kind(
                     kind,
@@ -98,6 +100,7 @@ def cv_losses(
                     label=label,
                     opts=opts,
                     vocabulary=vocabulary,
+                    groups=None if groups is None else [groups[i] for i in tr],
                 )
             except ValueError:  # a fold too small for this candidate: it cannot be judged, so not chosen
                 return None
@@ -107,14 +110,16 @@ def cv_losses(
 
 
 def fit_model_kind(
-    kind: str, named, y, *, model: str, label: str, opts: FitOptions, vocabulary=None
+    kind: str, named, y, *, model: str, label: str, opts: FitOptions, vocabulary=None, groups=None
 ) -> LinearModel:
     """One candidate. Models that learn per class (``full``, ``sigmoid``) leave out classes of fewer
-    than 2 images (recorded in ``summary``); ``scaling`` with ``none``/``temperature`` keeps all."""
+    than 2 labelled drawings (copies in ``groups`` count once; recorded in ``summary``); ``scaling``
+    with ``none``/``temperature`` keeps all."""
     y = np.asarray(y, dtype=object)
     counts = Counter(y.tolist())
+    drawings = drawings_per_class(y, groups)
     per_class = kind == "full" or opts.method == "sigmoid"
-    keep = sorted(c for c, n in counts.items() if n >= 2 or not per_class)
+    keep = sorted(c for c, n in drawings.items() if n >= 2 or not per_class)
     if per_class and len(keep) < 2:
         raise ValueError(
             f"`{label}` labels: need at least two classes with 2+ labelled images each to fit the {model} "
@@ -131,6 +136,7 @@ def fit_model_kind(
         label=label,
         opts=opts,
         vocabulary=vocabulary,
+        groups=None if groups is None else [groups[i] for i in rows],
     )
     m.summary.update(
         kind=kind, class_counts={c: int(counts[c]) for c in keep},
@@ -186,7 +192,7 @@ def _with_features(cands: list[tuple], named, model: str, features: str) -> list
 
 def fit_model(
     named: Sequence[dict[str, float]], y: Sequence[str], *, model: str, label: str, opts: FitOptions,
-    vocabulary: Sequence[str] | None = None,
+    vocabulary: Sequence[str] | None = None, groups: Sequence[int] | None = None,
 ) -> LinearModel:  # fmt: skip
     """The calibrated model of one target. ``opts.model`` / ``opts.method`` fix the kind / calibration;
     ``auto`` compares the matching ``CANDIDATES`` (kind, calibration and penalty) by cross-validated
@@ -194,7 +200,8 @@ def fit_model(
     backend's reading as is) only for a candidate that beats it by more than one standard error of
     the paired per-image difference: on 66 dev faces a temperature fitted in CV "won" by 0.02 nats
     and doubled the held-out ECE (0.08 -> 0.16). Too little data to compare (a class under 3
-    images) keeps the first candidate."""
+    images) keeps the first candidate. ``groups`` (``calibration.copies``): copies of one drawing
+    stay in one fold and count as one labelled drawing."""
     cands = [
         c for c in CANDIDATES
         if opts.model in ("auto", c[0]) and opts.method in ("auto", c[1]) and (c[2] is None or opts.model == "auto")
@@ -204,14 +211,17 @@ def fit_model(
     def with_c(c: tuple) -> FitOptions:
         return replace(opts, method=c[1], features=c[3], **({"C": c[2]} if c[2] is not None else {}))
 
-    kept = [n for n in Counter(y).values() if n >= 2]
+    kept = [n for n in drawings_per_class(y, groups).values() if n >= 2]
     # k folds leave each class (k-1)/k of its images for fitting: 3+ images keep 2 (the minimum)
     k = min(opts.max_inner_folds, min(kept)) if len(kept) >= 2 else 0
     scores: dict[str, float] = {}
     best = cands[0]
     if len(cands) > 1 and k >= 3:
         runs = {
-            c: cv_losses(c[0], named, y, model=model, label=label, opts=with_c(c), k=k, vocabulary=vocabulary)
+            c: cv_losses(
+                c[0], named, y, model=model, label=label, opts=with_c(c), k=k, vocabulary=vocabulary,
+                groups=groups,
+            )
             for c in cands
         }  # fmt: skip
         runs = {c: r for c, r in runs.items() if r is not None}
@@ -229,7 +239,9 @@ def fit_model(
                 best = min(better, key=lambda t: t[0])[1]
         elif runs:
             best = min(runs, key=lambda c: scores[_name(c)])
-    m = fit_model_kind(best[0], named, y, model=model, label=label, opts=with_c(best), vocabulary=vocabulary)
+    m = fit_model_kind(
+        best[0], named, y, model=model, label=label, opts=with_c(best), vocabulary=vocabulary, groups=groups
+    )
     if best[0] == "full":
         m.summary["features"] = best[3]
     if scores:

@@ -46,6 +46,50 @@ def sample_weights(y: Sequence[str], opts: FitOptions) -> np.ndarray | None:
     return len(y) / (len(classes) * counts[inv])
 
 
+def drawings_per_class(y: Sequence[str], groups: Sequence[int] | None = None) -> Counter:
+    """Labelled drawings per class: images, or with ``groups`` (``calibration.copies``: copies of one
+    drawing share a group) distinct groups, so a sprite labelled twice (RGBA and on white) counts once."""
+    if groups is None:
+        return Counter(str(c) for c in y)
+    return Counter(str(c) for c, _ in {(str(c), g) for c, g in zip(y, groups, strict=True)})
+
+
+def has_copies(groups: Sequence[int] | None) -> bool:
+    return groups is not None and len(set(groups)) < len(groups)
+
+
+def stratified_folds(
+    y: Sequence[str], k: int, seed: int, groups: Sequence[int] | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` stratified folds of ``y``; with copies among them (``groups``) each group stays in one
+    fold (``StratifiedGroupKFold``). Without copies the folds are ``StratifiedKFold``'s, as before."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = np.asarray(y).astype(str)
+    if not has_copies(groups):
+        return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    return list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))
+
+
+def group_holdout(
+    y: Sequence[str], groups: Sequence[int], share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` positions: about ``share`` of each class's groups (by their first image's
+    label, at least one when a class has two or more) go to the test side, whole; seeded."""
+    rng = np.random.default_rng(seed)
+    first: dict[int, str] = {}
+    for c, g in zip(y, groups, strict=True):
+        first.setdefault(g, str(c))
+    test_groups: set[int] = set()
+    for c in sorted(set(first.values())):
+        gs = sorted(g for g, v in first.items() if v == c)
+        if len(gs) >= 2:
+            take = max(1, round(share * len(gs)))
+            test_groups.update(int(g) for g in rng.permutation(gs)[:take])
+    is_test = np.array([g in test_groups for g in groups])
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
 def _frozen_cv():
     """Splits for ``CalibratedClassifierCV(FrozenEstimator(...))``: a frozen model predicts the same on
     any split, so 2 plain folds suffice (the default 5 stratified folds refuse classes of 2-4 images)."""
@@ -144,19 +188,20 @@ class AnchoredScaler(TransformerMixin, BaseEstimator):
 
 def fit_estimator(
     X: np.ndarray, y: Sequence[str], opts: FitOptions, anchor: Sequence[int] = (),
-    X_mirror: np.ndarray | None = None,
+    X_mirror: np.ndarray | None = None, groups: Sequence[int] | None = None,
 ) -> tuple[Any, Any, list[Any], dict[str, Any]]:  # fmt: skip
     """Fit with scikit-learn: ``(estimator, pipeline, calibrators, summary)``. ``estimator.predict_proba``
     is the reference ``LinearModel.predict_proba`` must reproduce. ``y`` must hold 2+ classes with
     2+ images each (``fit_model`` drops rarer classes first); ``anchor``: columns of the backend's
     log-probabilities (see ``AnchoredScaler``). ``X_mirror`` (same shape, row i = image i mirrored):
     the classifier is also fitted on those rows; each calibration fold holds an image and its
-    mirror together, and the disjoint calibration split (``large_n``) gets no mirrored row."""
+    mirror together, and the disjoint calibration split (``large_n``) gets no mirrored row.
+    ``groups`` (``calibration.copies``): copies of one drawing stay on one side of every split."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
 
     y = np.asarray(y).astype(str)
@@ -183,16 +228,19 @@ def fit_estimator(
         if opts.method == "none":
             return pipe.fit(*aug(np.arange(n))), pipe, [], {"calibration": "none"}
         if n >= opts.large_n:
-            fit_rows, cal_rows = train_test_split(
-                np.arange(n), test_size=0.25, stratify=y, random_state=opts.seed
-            )
+            if has_copies(groups):
+                fit_rows, cal_rows = group_holdout(y, groups, 0.25, opts.seed)  # type: ignore[arg-type]
+            else:
+                fit_rows, cal_rows = train_test_split(
+                    np.arange(n), test_size=0.25, stratify=y, random_state=opts.seed
+                )
             pipe.fit(*aug(fit_rows))
             cal = CalibratedClassifierCV(FrozenEstimator(pipe), method=opts.method, cv=_frozen_cv())
             cal.fit(X[cal_rows], y[cal_rows], sample_weight=sample_weights(y[cal_rows], opts))
             how = f"{opts.method} on a disjoint 25% split (n={len(cal_rows)})"
         else:
-            k = min(opts.max_inner_folds, min(Counter(y.tolist()).values()))
-            folds = list(StratifiedKFold(k, shuffle=True, random_state=opts.seed).split(np.zeros(n), y))
+            k = min(opts.max_inner_folds, min(drawings_per_class(y, groups).values()))
+            folds = stratified_folds(y, k, opts.seed, groups)
             Xa, ya = aug(np.arange(n))
             if X_mirror is not None:  # image i and its mirror (row n + i) stay in one fold
                 folds = [(np.r_[tr, tr + n], np.r_[te, te + n]) for tr, te in folds]
@@ -207,25 +255,28 @@ def fit_estimator(
 
 def fit_full_model(
     X: np.ndarray, y: Sequence[str], *, model: str, label: str, features: list[str], opts: FitOptions,
-    X_mirror: np.ndarray | None = None,
+    X_mirror: np.ndarray | None = None, groups: Sequence[int] | None = None,
 ) -> LinearModel:  # fmt: skip
     """The ``full`` kind; ``X`` is ``(N, F)`` (NaN = missing), ``y`` the ``N`` labels; ``X_mirror``
-    the same images mirrored (``calibration.augment``), extra training rows (see ``fit_estimator``)."""
+    the same images mirrored (``calibration.augment``), extra training rows, and ``groups`` their
+    copies (see ``fit_estimator``). A class needs 2+ labelled drawings (copies count once)."""
     if opts.method == "auto":  # called directly (not through fit_model's comparison): Platt's sigmoid
         opts = replace(opts, method="sigmoid")
     y = np.asarray(y, dtype=object)
     counts = Counter(y.tolist())
-    keep = sorted(c for c, n in counts.items() if n >= 2)
+    drawings = drawings_per_class(y, groups)
+    keep = sorted(c for c, n in drawings.items() if n >= 2)
     if len(keep) < 2:
         raise ValueError(
             f"`{label}` labels: need at least two classes with 2+ labelled images each to fit the {model} "
-            f"model, got {dict(counts)}; label more images"
+            f"model, got {dict(drawings)}; label more images"
         )
     mask = np.isin(y, keep)
     prefix = "pooled" if model == "face" else model
     anchor = [j for j, f in enumerate(features) if f.startswith(f"{prefix}:logp_")]
     Xm = X_mirror[mask] if X_mirror is not None else None
-    est, pipe, calibrators, how = fit_estimator(X[mask], y[mask], opts, anchor, Xm)
+    g = [gi for gi, m in zip(groups, mask, strict=True) if m] if groups is not None else None
+    est, pipe, calibrators, how = fit_estimator(X[mask], y[mask], opts, anchor, Xm, g)
     summary = {
         "n": int(mask.sum()), "class_counts": {c: int(counts[c]) for c in keep},
         "dropped_classes": sorted(c for c in counts if c not in keep), **how, "options": asdict(opts),

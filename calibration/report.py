@@ -156,6 +156,14 @@ def write_report(
         "interval can lie above the point value.",
         f"Calibration file: `{summary['calibration_file']}` (fitted on all labelled images).",
     ]
+    if summary.get("n_copies"):
+        intro.insert(
+            2,
+            f"Copies: {summary['n_copies']} labelled images are copies of another labelled image (the same "
+            "drawing: for example an RGBA sprite and the same sprite on white). Copies of one drawing are kept "
+            "on one side of every split (hold-out or folds, model choice, learning curve) and count as one "
+            "labelled drawing, so no figure here is measured on a copy of an image the calibration was fitted on.",
+        )
     for region, m in summary.get("models", {}).items():
         kind = "the backend's reading" if m.get("kind") == "scaling" else "a classifier on the features"
         ll = ", ".join(f"{c} {v}" for c, v in (m.get("cv_log_loss") or {}).items())
@@ -164,7 +172,7 @@ def write_report(
             f"Model `{region}`: {kind}, {m.get('calibration', '')}"
             + (f" (CV log loss: {ll})" if ll else "")
             + (
-                f"; too few labels (under 2 images) for {rare}: the backend's reading of those stands"
+                f"; too few labels (under 2 drawings) for {rare}: the backend's reading of those stands"
                 if rare
                 else ""
             )

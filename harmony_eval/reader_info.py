@@ -138,7 +138,7 @@ def describe_reader(
     ``scorer``: a ``pipeline.Scorer`` (``backend_name``, ``emotions``, ``calibration_path``).
     ``images``: the scored folder, put into the advice's commands (``DIR`` when ``None``).
     ``cards``: reader cards (default :func:`load_reader_cards`). Keys: ``reader``, ``backend``,
-    ``emotions`` (this run's), ``description``, ``calibrated``, ``calibration``, ``calibrated_regions``, ``n_labels``,
+    ``emotions`` (this run's), ``description``, ``calibrated``, ``calibration``, ``calibrated_regions``, ``n_labels``, ``n_copies``,
     ``accuracy`` (``balanced_accuracy``, ``ci95``, ``n``, ``kind``, ``chance``, ``classes``,
     ``sources``, ``folds``, ``note``) and ``advice`` (``None`` when nothing needs doing).
     """
@@ -170,6 +170,7 @@ def describe_reader(
         "calibration": str(cal_path) if cal is not None else None,
         "calibrated_regions": sorted(cal.models) if cal is not None else [],
         "n_labels": None,
+        "n_copies": None,
         "accuracy": accuracy,
         "advice": None,
     }
@@ -187,6 +188,7 @@ def describe_reader(
     info["n_labels"] = _count(training.get("n_labels"))
     if info["n_labels"] is None:
         info["n_labels"] = _count(training.get("n_images"))  # files before n_labels: one label each
+    info["n_copies"] = _count(training.get("n_copies"))  # labelled copies of another labelled image
     cv = training.get("cv")  # older files hold the fold count (or None) here, not figures
     face = cal.models.get("face")
     classes = list(face.classes) if face is not None else list(cal.emotions)
@@ -239,7 +241,9 @@ def status_text(info: dict[str, Any]) -> str:
     """``calibrated on 24 labels`` / ``calibrated`` / ``uncalibrated``."""
     if not info.get("calibrated"):
         return "uncalibrated"
-    n = info.get("n_labels")
+    n, c = info.get("n_labels"), info.get("n_copies")
+    if n and c:
+        return f"calibrated on {n} labels ({n - c} distinct drawings: {c} are copies of another)"
     return f"calibrated on {n} labels" if n else "calibrated"
 
 

@@ -1,0 +1,178 @@
+"""Copies among labelled images, kept on one side of every split.
+
+    groups = copy_groups(items)        # one int per image; copies of one drawing share it
+
+A sprite set often holds one drawing twice: the RGBA file and the same sprite flattened on white,
+a PNG and its JPEG, a renamed duplicate. Labelled twice, such a pair lets a model that has seen one
+copy in training "predict" the other in the test fold, and every cross-validated figure (model
+choice, the report's hold-out or ``--cv`` figure, the learning curve, what ``score`` prints) is then
+measured on data it was fitted on. Seen on the permissive sprites labelled with their on-white
+copies (38 faces): ``calibrate --cv 5 --model full`` reported face balanced accuracy 0.94, the
+same 19 sprites without the copies 0.57.
+
+Two images are copies when they have the same size, their faces (or, both without a face, the whole
+images) sit in near the same place (box IoU >= ``MIN_IOU``) and, over the face boxes grown by a
+quarter, no pixel of the two grey copies (Gaussian blur, sigma 1 px, at most ``SIDE`` px a side)
+differs by more than ``MAX_DIFF`` levels. Measured before the constants were set (grey 0-255, 128 px
+crops): an image against its copy on white and as a JPEG of quality 80 at most 5.2; two different
+expressions of one sprite, the nearest pairs of the permissive, seraphina and TV-crop sets (only the
+face changes), at least 28. Groups are the connected parts of the copy relation. Images are read
+again for this (``load_image``; the scored items no longer hold their pixels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harmony_eval.types import Box
+
+#: face boxes of two copies overlap at least this much (the detector sees near the same pixels)
+MIN_IOU = 0.8
+#: share of the face box added on each side of the compared region
+GROW = 0.25
+#: compared regions are resized to at most this many pixels a side
+SIDE = 128
+#: largest grey difference (0-255, after the blur) two copies may show anywhere in the region
+MAX_DIFF = 12.0
+
+
+@dataclass(frozen=True)
+class _Print:
+    shape: tuple[int, int]
+    face: Box | None
+    origin: tuple[int, int]  # image pixel of grey[0, 0]
+    grey: np.ndarray  # uint8: the face box grown by 2 x GROW at full size, or the whole image at <= SIDE px
+    scale: float  # grey pixels per image pixel
+
+
+def _region(shape: tuple[int, int], box: Box | None, grow: float = GROW) -> Box:
+    h, w = shape
+    if box is None:
+        return (0, 0, w, h)
+    x0, y0, x1, y1 = box
+    gx, gy = grow * (x1 - x0), grow * (y1 - y0)
+    return (
+        max(0, int(x0 - gx)),
+        max(0, int(y0 - gy)),
+        min(w, int(np.ceil(x1 + gx))),
+        min(h, int(np.ceil(y1 + gy))),
+    )
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def fingerprint(rgb: np.ndarray, face: Box | None) -> _Print:
+    """What :func:`are_copies` compares: the grey pixels around the face (its box grown by twice
+    :data:`GROW`, so a copy's slightly moved box still lies inside), or the whole image at most
+    :data:`SIDE` px a side when there is no face."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY)
+    if face is not None:
+        x0, y0, x1, y1 = _region((h, w), face, 2 * GROW)
+        box = tuple(int(v) for v in face)
+        return _Print((h, w), box, (x0, y0), grey[y0:y1, x0:x1].copy(), 1.0)  # type: ignore[arg-type]
+    scale = min(1.0, SIDE / max(h, w))
+    if scale < 1.0:
+        grey = cv2.resize(
+            grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+    return _Print((h, w), None, (0, 0), grey, scale)
+
+
+def _patch(p: _Print, region: Box) -> np.ndarray | None:
+    """``region`` (image pixels) of ``p``'s grey pixels, ``None`` when it reaches outside them."""
+    x0, y0, x1, y1 = region
+    ox, oy = p.origin
+    c0, r0 = int((x0 - ox) * p.scale), int((y0 - oy) * p.scale)
+    c1, r1 = max(c0 + 1, round((x1 - ox) * p.scale)), max(r0 + 1, round((y1 - oy) * p.scale))
+    if c0 < 0 or r0 < 0 or r1 > p.grey.shape[0] or c1 > p.grey.shape[1]:
+        return None
+    return p.grey[r0:r1, c0:c1]
+
+
+def are_copies(a: _Print, b: _Print) -> bool:
+    """``a`` and ``b`` show the same drawing (see the module docstring)."""
+    import cv2
+
+    if a.shape != b.shape or (a.face is None) != (b.face is None) or a.scale != b.scale:
+        return False
+    if a.face is not None and _iou(a.face, b.face) < MIN_IOU:  # type: ignore[arg-type]
+        return False
+    ra, rb = _region(a.shape, a.face), _region(b.shape, b.face)
+    region = (min(ra[0], rb[0]), min(ra[1], rb[1]), max(ra[2], rb[2]), max(ra[3], rb[3]))
+    pa, pb = _patch(a, region), _patch(b, region)
+    if pa is None or pb is None:
+        return False
+    k = min(1.0, SIDE / max(pa.shape))
+    size = (max(1, round(pa.shape[1] * k)), max(1, round(pa.shape[0] * k)))
+
+    def prep(g: np.ndarray) -> np.ndarray:
+        g = cv2.resize(g, size, interpolation=cv2.INTER_AREA) if k < 1.0 else g
+        return cv2.GaussianBlur(g.astype(np.float32), (0, 0), 1.0)
+
+    return float(np.abs(prep(pa) - prep(pb)).max()) <= MAX_DIFF
+
+
+def groups_of(prints: Sequence[_Print | None]) -> list[int]:
+    """Group ids (0, 1, ... in first-seen order): copies share one, an image without a print
+    (unreadable) is alone."""
+    parent = list(range(len(prints)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_shape: dict[tuple, list[int]] = {}
+    for i, p in enumerate(prints):
+        if p is not None:
+            by_shape.setdefault((p.shape, p.face is None), []).append(i)
+    for members in by_shape.values():
+        for j, a in enumerate(members):
+            for b in members[j + 1 :]:
+                if root(a) != root(b) and are_copies(prints[a], prints[b]):  # type: ignore[arg-type]
+                    parent[root(b)] = root(a)
+    ids: dict[int, int] = {}
+    return [ids.setdefault(root(i), len(ids)) for i in range(len(prints))]
+
+
+def copy_groups(items: Sequence, progress: bool = False) -> list[int]:
+    """One group id per scored item (``calibration.features.Scored``): each image is read again and
+    fingerprinted on its first face (the whole image without one). Unreadable images, and images the
+    pipeline could not score, are alone."""
+    from harmony_eval.imageio import ImageLoadError, load_image
+
+    it = items
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(items, desc="looking for copies among labelled images", unit="img")
+    prints: list[_Print | None] = []
+    for s in it:
+        if s.prep.error is not None:
+            prints.append(None)
+            continue
+        try:
+            rgb = load_image(s.file).rgb
+        except (ImageLoadError, OSError):
+            prints.append(None)
+            continue
+        prints.append(fingerprint(rgb, tuple(s.prep.faces[0].box) if s.prep.faces else None))
+    return groups_of(prints)
+
+
+def n_copies(groups: Sequence[int]) -> int:
+    """How many images are a copy of an earlier one (images minus groups)."""
+    return len(groups) - len(set(groups))
