@@ -73,6 +73,13 @@ def _check_out_of_source(oos: Any, where: str, field: str) -> None:
             _fail(where, f"{field}.{key}", v, f"a list of at least {least} name(s)")
     if not isinstance(oos.get("measured_with"), str):
         _fail(where, f"{field}.measured_with", oos.get("measured_with"), "the command that measured it")
+    auc = oos.get("harmony_swap_auc")  # optional: what the harmony score (the verdicts) is worth
+    if auc is not None:
+        if not (_is_num(auc) and 0 <= auc <= 1):
+            _fail(where, f"{field}.harmony_swap_auc", auc, "a number in [0, 1]")
+        ns = oos.get("n_swap")
+        if not (isinstance(ns, list) and len(ns) == 2 and all(isinstance(k, int) and k > 0 for k in ns)):
+            _fail(where, f"{field}.n_swap", ns, "[originals, swapped faces], two positive integers")
 
 
 def load_reader_cards(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -138,7 +145,7 @@ def describe_reader(
     ``scorer``: a ``pipeline.Scorer`` (``backend_name``, ``emotions``, ``calibration_path``).
     ``images``: the scored folder, put into the advice's commands (``DIR`` when ``None``).
     ``cards``: reader cards (default :func:`load_reader_cards`). Keys: ``reader``, ``backend``,
-    ``emotions`` (this run's), ``description``, ``calibrated``, ``calibration``, ``calibrated_regions``, ``n_labels``, ``n_copies``,
+    ``emotions`` (this run's), ``description``, ``calibrated``, ``calibration``, ``calibrated_regions``, ``n_labels``, ``n_copies``, ``harmony``,
     ``accuracy`` (``balanced_accuracy``, ``ci95``, ``n``, ``kind``, ``chance``, ``classes``,
     ``sources``, ``folds``, ``note``) and ``advice`` (``None`` when nothing needs doing).
     """
@@ -172,6 +179,7 @@ def describe_reader(
         "n_labels": None,
         "n_copies": None,
         "accuracy": accuracy,
+        "harmony": None,
         "advice": None,
     }
     if cal is None:
@@ -179,6 +187,11 @@ def describe_reader(
         if oos:
             accuracy.update({k: oos[k] for k in ("balanced_accuracy", "n", "chance", "classes", "sources")})
             accuracy.update(ci95=list(oos["ci95"]), kind=OUT_OF_SOURCE, note=oos.get("note"))
+            if oos.get("harmony_swap_auc") is not None:
+                info["harmony"] = {
+                    "swap_auc": oos["harmony_swap_auc"], "n_swap": list(oos["n_swap"]), "chance": 0.5,
+                    "kind": OUT_OF_SOURCE, "note": oos.get("harmony_note"),
+                }  # fmt: skip
         else:
             accuracy["note"] = card.get("note") or f"no out-of-source figure for backend {backend!r}"
         info["advice"] = _advice_uncalibrated(backend, str(images) if images else None)
@@ -237,6 +250,23 @@ def accuracy_text(info: dict[str, Any]) -> str:
     return text
 
 
+def harmony_text(info: dict[str, Any]) -> str | None:
+    """``its harmony score, which the verdicts rest on, tells a sprite from ...`` when the reader card
+    measured it (``out_of_source.harmony_swap_auc``; ``None`` otherwise, e.g. for a calibration)."""
+    h = info.get("harmony") or {}
+    auc, ns = h.get("swap_auc"), h.get("n_swap")
+    if not _is_num(auc) or not (isinstance(ns, list) and len(ns) == 2):
+        return None
+    text = (
+        f"its harmony score, which the verdicts rest on, tells a sprite from the same sprite with another "
+        f"expression's mouth at AUC {auc:.2f} out of source ({ns[0]} vs {ns[1]} faces; chance "
+        f"{h.get('chance', 0.5):.2f})"
+    )
+    if auc < 0.6:
+        text += ", so its verdicts on new art say little"
+    return text
+
+
 def status_text(info: dict[str, Any]) -> str:
     """``calibrated on 24 labels`` / ``calibrated`` / ``uncalibrated``."""
     if not info.get("calibrated"):
@@ -249,7 +279,9 @@ def status_text(info: dict[str, Any]) -> str:
 
 def summary_line(info: dict[str, Any]) -> str:
     """One line for the end of ``score``: reader, calibrated or not, its accuracy, what to do."""
-    line = f"reader: {info.get('reader')}, {status_text(info)}; {accuracy_text(info)}."
+    line = f"reader: {info.get('reader')}, {status_text(info)}; {accuracy_text(info)}"
+    harmony = harmony_text(info)
+    line += f"; {harmony}." if harmony else "."
     if info.get("advice"):
         prefix = "To trust verdicts on your art, " if not info.get("calibrated") else "To know its accuracy, "
         line += f" {prefix}{info['advice']}"
@@ -286,6 +318,9 @@ def reader_html(info: dict[str, Any] | None) -> str:
         f'<span class="rs">{escape(status_text(info))}</span>'
         f'<div class="acc">{escape(acc[:1].upper() + acc[1:])}{sources}</div>'
     )
+    harmony = harmony_text(info)
+    if harmony:
+        out += f'<div class="acc">{escape(harmony[:1].upper() + harmony[1:])}.</div>'
     if info.get("advice"):
         head = "To trust verdicts on your art" if not info.get("calibrated") else "To know its accuracy"
         out += f'<div class="adv"><b>{head}:</b> {_code_spans(info["advice"])}</div>'

@@ -101,6 +101,25 @@ def test_figures_come_from_the_card(faces, tmp_path, monkeypatch):
     assert "accuracy not measured" in reader_info.summary_line(info) and info["advice"]
 
 
+def test_the_harmony_figure_is_said_with_what_it_means(tmp_path):
+    """The verdicts rest on harmony: where the card measured how well it tells a sprite from the same
+    sprite with another expression's mouth, the line says so, and near chance that verdicts say little."""
+    for auc, little in ((0.52, True), (0.81, False)):
+        path = _card(tmp_path, harmony_swap_auc=auc, n_swap=[19, 24])
+        info = reader_info.describe_reader(
+            Scorer(backend="anatomy"), cards=reader_info.load_reader_cards(path)
+        )
+        assert info["harmony"]["swap_auc"] == auc and info["harmony"]["n_swap"] == [19, 24]
+        line = reader_info.summary_line(info)
+        assert f"another expression's mouth at AUC {auc:.2f} out of source (19 vs 24 faces" in line
+        assert ("verdicts on new art say little" in line) is little
+        assert f"AUC {auc:.2f}" in reader_info.reader_html(info)
+    info = reader_info.describe_reader(
+        Scorer(backend="anatomy"), cards=reader_info.load_reader_cards(_card(tmp_path))
+    )
+    assert info["harmony"] is None and "AUC" not in reader_info.summary_line(info)  # not measured: not said
+
+
 def test_clip_card_without_figures_says_not_measured():
     card = json.loads(config_path("readers.json").read_text(encoding="utf-8"))["readers"]["clip"]
     info = reader_info.describe_reader(Scorer(backend="clip"))  # the card only; no weights are loaded
@@ -156,6 +175,7 @@ def test_calibrated_run_shows_labels_and_cv_figure(faces, calibration_file, tmp_
     assert last.startswith(f"reader: anatomy + calibration {cal}, calibrated on 8 labels")
     assert "cross-validated on your labels 0.68 [0.41, 0.90]" in last and "4-fold" in last
     assert "To trust" not in last and "out-of-source" not in last  # the card's figure is not this reader's
+    assert "AUC" not in last and reader["harmony"] is None  # nor the card's harmony figure
     header = _header(out)
     assert "calibrated on 8 labels" in header and "0.68" in header and "To trust" not in header
 
@@ -180,6 +200,8 @@ def test_calibration_without_cv_figure_says_not_measured(faces, calibration_file
         ({"ci95": [0.6, 0.2]}, "readers.anatomy.out_of_source.ci95"),
         ({"n": None}, "readers.anatomy.out_of_source.n"),
         ({"sources": []}, "readers.anatomy.out_of_source.sources"),
+        ({"harmony_swap_auc": 1.2, "n_swap": [3, 4]}, "readers.anatomy.out_of_source.harmony_swap_auc"),
+        ({"harmony_swap_auc": 0.7}, "readers.anatomy.out_of_source.n_swap"),
     ],
 )
 def test_bad_card_field_is_named_with_the_file(tmp_path, change, field):

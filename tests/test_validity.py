@@ -96,9 +96,13 @@ def test_the_shipped_reader_card_quotes_what_the_fixture_measures(scored_fixture
     assert oos["sources"] == ["permissive"] and oos["n"] == f["n"]
     if validity_fit.shared_mediapipe_model():
         oos = oos["with_mediapipe"]  # score_cases adds MediaPipe when its model file is beside the repo
+    assert card["out_of_source"]["n_swap"] == f["n_swap"]
     assert oos["balanced_accuracy"] == pytest.approx(f["ba4"], abs=0.005), (
         "the default reader moved on the permissive sprites: re-measure with `python -m benchmarks.validity` "
         "and update config/readers.json out_of_source"
+    )
+    assert oos["harmony_swap_auc"] == pytest.approx(f["swap_auc"], abs=0.01), (
+        "the default's harmony moved on the permissive swaps: update config/readers.json harmony_swap_auc"
     )
 
 
