@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harmony_eval.detect._geometry import iou
 from harmony_eval.types import Box
 
 #: face boxes of two copies overlap at least this much (the detector sees near the same pixels)
@@ -64,14 +65,6 @@ def _region(shape: tuple[int, int], box: Box | None, grow: float = GROW) -> Box:
         min(w, int(np.ceil(x1 + gx))),
         min(h, int(np.ceil(y1 + gy))),
     )
-
-
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def fingerprint(rgb: np.ndarray, face: Box | None) -> _Print:
@@ -112,7 +105,7 @@ def difference(a: _Print, b: _Print) -> float:
 
     if a.shape != b.shape or (a.face is None) != (b.face is None) or a.scale != b.scale:
         return float("inf")
-    if a.face is not None and _iou(a.face, b.face) < MIN_IOU:  # type: ignore[arg-type]
+    if a.face is not None and iou(a.face, b.face) < MIN_IOU:  # type: ignore[arg-type]
         return float("inf")
     ra, rb = _region(a.shape, a.face), _region(b.shape, b.face)
     region = (min(ra[0], rb[0]), min(ra[1], rb[1]), max(ra[2], rb[2]), max(ra[3], rb[3]))
