@@ -59,7 +59,7 @@ def run_calibration(
     Returns the ``report.json`` content."""
     from harmony_eval.resources import resolve_emotions
 
-    from .copies import copy_groups, n_copies
+    from .copies import copy_groups, disagreements, n_copies
     from .evaluate import Dataset, build_calibration, evaluate
     from .fit import FitOptions
     from .labels import read_labels
@@ -90,7 +90,9 @@ def run_calibration(
         "n": len(idx), "cv": cv, "evaluation": f"{cv}-fold" if cv else "holdout-25%",
         "backend": scorer.backend_name, "emotions": vocab, "labels": str(labels), "images": str(images),
         "n_labelled": len(lab.rows), "n_dropped": len(lab.dropped), "n_no_face": status.count("no_face"),
-        "n_error": status.count("error"), "n_copies": n_copies(groups), "calibration_file": str(cal_path),
+        "n_error": status.count("error"), "n_copies": n_copies(groups),
+        "copies_labelled_differently": disagreements(groups, lab.rows, lab.targets),
+        "calibration_file": str(cal_path),
         "verdict_thresholds": cal.verdict_thresholds,
         "models": {r: m.summary for r, m in cal.models.items()},
     }  # fmt: skip

@@ -179,3 +179,20 @@ def copy_groups(items: Sequence, progress: bool = False) -> list[int]:
 def n_copies(groups: Sequence[int]) -> int:
     """How many images are a copy of an earlier one (images minus groups)."""
     return len(groups) - len(set(groups))
+
+
+def disagreements(groups: Sequence[int], rows: Sequence[dict], targets: Sequence[str]) -> list[dict]:
+    """Copies labelled differently: ``{"files": [...], "target": t, "labels": [...]}`` per group and
+    label column whose copies carry two or more labels (one drawing, one answer: a slip to check)."""
+    out = []
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    for idx in members.values():
+        if len(idx) < 2:
+            continue
+        for t in targets:
+            labels = [rows[i].get(t) for i in idx]
+            if len({v for v in labels if v is not None}) > 1:
+                out.append({"files": [str(rows[i]["file"]) for i in idx], "target": t, "labels": labels})
+    return out

@@ -164,6 +164,11 @@ def write_report(
             "on one side of every split (hold-out or folds, model choice, learning curve) and count as one "
             "labelled drawing, so no figure here is measured on a copy of an image the calibration was fitted on.",
         )
+    for d in summary.get("copies_labelled_differently") or ():
+        pairs = ", ".join(
+            f"`{Path(f).name}` {v or '(none)'}" for f, v in zip(d["files"], d["labels"], strict=True)
+        )
+        intro.insert(3, f"Copies labelled differently ({d['target']}), check them: {pairs}.")
     for region, m in summary.get("models", {}).items():
         kind = "the backend's reading" if m.get("kind") == "scaling" else "a classifier on the features"
         ll = ", ".join(f"{c} {v}" for c, v in (m.get("cv_log_loss") or {}).items())

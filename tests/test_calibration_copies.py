@@ -204,3 +204,36 @@ def test_suggest_lists_one_copy_of_each_drawing_and_none_of_a_labelled_one(twins
     assert picked and len(drawings) == len(set(drawings))  # never both copies of one sprite
     assert not set(drawings) & given  # nor the copy of a sprite already labelled
     assert len(picked) <= n - len(given)
+
+
+@pytest.mark.slow
+def test_copies_labelled_differently_are_named_in_the_report(twins, tmp_path):
+    from harmony_eval.cli import main
+
+    d, _ = twins
+    with open(d / "labels.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    slip = next(r for r in rows if r["file"].endswith("_white.png"))
+    was = slip["emotion"]
+    slip["emotion"] = next(e for e in FOUR if e != was)  # the copy on white says something else
+    labels = tmp_path / "labels.csv"
+    with open(labels, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["file", "emotion"])
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "cal"
+    rc = main([
+        "calibrate", "--images", str(d), "--labels", str(labels), "--backend", "anatomy", "--bootstrap", "0",
+        "--no-progress", "--no-curve", "--out", str(out),
+    ])  # fmt: skip
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    (found,) = rep["copies_labelled_differently"]
+    original = slip["file"].replace("_white", "")
+    assert sorted(Path(f).name for f in found["files"]) == sorted([original, slip["file"]])
+    assert sorted(found["labels"]) == sorted([was, slip["emotion"]]) and found["target"] == "emotion"
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert (
+        "Copies labelled differently (emotion), check them:" in md
+        and f"`{slip['file']}` {slip['emotion']}" in md
+    )
