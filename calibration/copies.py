@@ -40,6 +40,9 @@ MIN_IOU = 0.8
 GROW = 0.25
 #: compared regions are resized to at most this many pixels a side
 SIDE = 128
+#: a print keeps its face region at the scale that fits the whole image in this many px a side (a
+#: 4k render's face would take tens of MB at full size; the comparison reads at most SIDE px anyway)
+STORE = 1024
 #: largest grey difference (0-255, after the blur) two copies may show anywhere in the region
 MAX_DIFF = 24.0
 
@@ -49,7 +52,9 @@ class _Print:
     shape: tuple[int, int]
     face: Box | None
     origin: tuple[int, int]  # image pixel of grey[0, 0]
-    grey: np.ndarray  # uint8: the face box grown by 2 x GROW at full size, or the whole image at <= SIDE px
+    grey: (
+        np.ndarray
+    )  # uint8: the face box grown by 2 x GROW (image scaled to <= STORE px), or the whole image at <= SIDE px
     scale: float  # grey pixels per image pixel
 
 
@@ -69,8 +74,8 @@ def _region(shape: tuple[int, int], box: Box | None, grow: float = GROW) -> Box:
 
 def fingerprint(rgb: np.ndarray, face: Box | None) -> _Print:
     """What :func:`are_copies` compares: the grey pixels around the face (its box grown by twice
-    :data:`GROW`, so a copy's slightly moved box still lies inside), or the whole image at most
-    :data:`SIDE` px a side when there is no face."""
+    :data:`GROW`, so a copy's slightly moved box still lies inside) at the scale that fits the image
+    in :data:`STORE` px, or the whole image at most :data:`SIDE` px a side when there is no face."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -78,7 +83,11 @@ def fingerprint(rgb: np.ndarray, face: Box | None) -> _Print:
     if face is not None:
         x0, y0, x1, y1 = _region((h, w), face, 2 * GROW)
         box = tuple(int(v) for v in face)
-        return _Print((h, w), box, (x0, y0), grey[y0:y1, x0:x1].copy(), 1.0)  # type: ignore[arg-type]
+        crop, scale = grey[y0:y1, x0:x1], min(1.0, STORE / max(h, w))  # copies share a size: one scale
+        if scale < 1.0:
+            size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        return _Print((h, w), box, (x0, y0), crop.copy(), scale)  # type: ignore[arg-type]
     scale = min(1.0, SIDE / max(h, w))
     if scale < 1.0:
         grey = cv2.resize(

@@ -237,3 +237,15 @@ def test_copies_labelled_differently_are_named_in_the_report(twins, tmp_path):
         "Copies labelled differently (emotion), check them:" in md
         and f"`{slip['file']}` {slip['emotion']}" in md
     )
+
+
+def test_a_large_render_keeps_a_small_print_and_still_tells_its_copies():
+    """A 4k render's face region is kept at the scale fitting the image in STORE px (at full size a
+    print would take tens of MB); its JPEG is still a copy, another mouth still is not."""
+    a = np.asarray(render_face("happy", "happy", "happy", size=3072, seed=2))
+    b = np.asarray(render_face("happy", "happy", "sad", size=3072, seed=2))
+    box = (700, 700, 2400, 2400)
+    pa = copies.fingerprint(a, box)
+    assert max(pa.grey.shape) <= copies.STORE and pa.scale < 1.0
+    assert copies.are_copies(pa, copies.fingerprint(_jpeg(a), box))
+    assert not copies.are_copies(pa, copies.fingerprint(b, box))
