@@ -10,22 +10,24 @@ measured on data it was fitted on. Seen on the permissive sprites labelled with 
 copies (38 faces): ``calibrate --cv 5 --model full`` reported face balanced accuracy 0.94, the
 same 19 sprites without the copies 0.57.
 
-Two images are copies when they have the same size, their faces (or, both without a face, the whole
-images) sit in near the same place (box IoU >= ``MIN_IOU``) and, over the union of the face boxes
-grown by a quarter, no pixel of the two grey copies (at most ``SIDE`` px a side, Gaussian blur of
-sigma 1 px) differs by more than ``MAX_DIFF`` levels (:func:`difference`). Measured (grey 0-255) on
-the 38 permissive sprites: against its copy on white 0, as a JPEG of quality 80 at most 7.5, of
-quality 50 at most 12.1; two different expressions of one sprite (only the face changes), the
-nearest pairs of the permissive, seraphina and TV-crop sets, at least 52. ``MAX_DIFF`` is twice the
-largest copy's difference and under half the smallest non-copy's. A copy whose face the detector
-boxes elsewhere (6 of 114 JPEG pairs at quality 50, 2 at 80) is not matched: such images stay apart,
-as every image did before. Groups are the connected parts of the copy relation. Images are read
-again for this (``load_image``; the scored items no longer hold their pixels); about 0.4 ms a pair
-of same-sized images with faces in one place.
+Two images are copies when they have the same size, their faces sit in near the same place (box IoU
+>= ``MIN_IOU``) and, over the union of the face boxes grown by a quarter, no pixel of the two grey
+copies (at most ``SIDE`` px a side, Gaussian blur of sigma 1 px) differs by more than ``MAX_DIFF``
+levels (:func:`difference`). Two images without a face are copies only when their grey pixels are
+the same: expressions of a full-body sprite differ in too few pixels of the whole image to compare
+it loosely. Measured (grey 0-255) on the 38 permissive sprites: against its copy on white 0, as a
+JPEG of quality 80 at most 7.5, of quality 50 at most 12.1; two different expressions of one sprite
+(only the face changes), the nearest pairs of the permissive, seraphina and TV-crop sets, at least
+52. ``MAX_DIFF`` is twice the largest copy's difference and under half the smallest non-copy's. A
+copy whose face the detector boxes elsewhere (6 of 114 JPEG pairs at quality 50, 2 at 80) is not
+matched: such images stay apart, as every image did before. Groups are the connected parts of the
+copy relation. Images are read again for this (``load_image``; the scored items no longer hold their
+pixels); about 0.4 ms a pair of same-sized images with faces in one place.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,9 +54,8 @@ class _Print:
     shape: tuple[int, int]
     face: Box | None
     origin: tuple[int, int]  # image pixel of grey[0, 0]
-    grey: (
-        np.ndarray
-    )  # uint8: the face box grown by 2 x GROW (image scaled to <= STORE px), or the whole image at <= SIDE px
+    #: uint8: the face box grown by 2 x GROW (the image scaled to <= STORE px); no face: a pixel digest
+    grey: np.ndarray
     scale: float  # grey pixels per image pixel
 
 
@@ -75,7 +76,7 @@ def _region(shape: tuple[int, int], box: Box | None, grow: float = GROW) -> Box:
 def fingerprint(rgb: np.ndarray, face: Box | None) -> _Print:
     """What :func:`are_copies` compares: the grey pixels around the face (its box grown by twice
     :data:`GROW`, so a copy's slightly moved box still lies inside) at the scale that fits the image
-    in :data:`STORE` px, or the whole image at most :data:`SIDE` px a side when there is no face."""
+    in :data:`STORE` px; without a face, a digest of the whole grey image."""
     import cv2
 
     h, w = rgb.shape[:2]
@@ -88,12 +89,10 @@ def fingerprint(rgb: np.ndarray, face: Box | None) -> _Print:
             size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         return _Print((h, w), box, (x0, y0), crop.copy(), scale)  # type: ignore[arg-type]
-    scale = min(1.0, SIDE / max(h, w))
-    if scale < 1.0:
-        grey = cv2.resize(
-            grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-        )
-    return _Print((h, w), None, (0, 0), grey, scale)
+    # no face: nowhere to look closely (two expressions of a full-body sprite differ in a few pixels
+    # of the whole image), so only the very same pixels make a copy (an RGBA file and its copy on white)
+    digest = np.frombuffer(hashlib.sha256(np.ascontiguousarray(grey).tobytes()).digest(), np.uint8)
+    return _Print((h, w), None, (0, 0), digest.reshape(1, -1), 1.0)
 
 
 def _patch(p: _Print, region: Box) -> np.ndarray | None:
@@ -114,7 +113,9 @@ def difference(a: _Print, b: _Print) -> float:
 
     if a.shape != b.shape or (a.face is None) != (b.face is None) or a.scale != b.scale:
         return float("inf")
-    if a.face is not None and iou(a.face, b.face) < MIN_IOU:  # type: ignore[arg-type]
+    if a.face is None:  # faceless prints hold a digest of every pixel
+        return 0.0 if np.array_equal(a.grey, b.grey) else float("inf")
+    if iou(a.face, b.face) < MIN_IOU:  # type: ignore[arg-type]
         return float("inf")
     ra, rb = _region(a.shape, a.face), _region(b.shape, b.face)
     region = (min(ra[0], rb[0]), min(ra[1], rb[1]), max(ra[2], rb[2]), max(ra[3], rb[3]))
