@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from calibration import copies
+from calibration.copies import copy_groups
 from calibration.models import drawings_per_class, group_holdout, stratified_folds
+from harmony_eval import copies
 from harmony_eval.detect import build_detectors, find_faces
 from harmony_eval.imageio import load_image
 from harmony_eval.testing.render import render_face
@@ -139,7 +140,7 @@ def test_calibrate_keeps_a_sprite_and_its_copy_on_white_on_one_side_of_every_spl
     lab = read_labels(d / "labels.csv", d, list(FOUR), False)
     scorer, items = score_images([str(r["file"]) for r in lab.rows], backend="anatomy", emotions=list(FOUR),
                                  detectors=["animeface", "crop"], progress=False)  # fmt: skip
-    groups = copies.copy_groups(items)
+    groups = copy_groups(items)
     assert copies.n_copies(groups) == n  # every sprite found with its copy, nothing else joined
     names = [Path(s.file).name.replace("_white", "") for s in items]
     assert all(

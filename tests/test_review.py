@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ pytest.importorskip("starlette", reason="the review page needs the review extra 
 pytest.importorskip("uvicorn", reason="the review page needs the review extra (starlette, uvicorn)")
 pytest.importorskip("httpx", reason="starlette's TestClient needs httpx (test extra)")
 
-from review_support import LiveServer, argmax, copy_run, make_run, read_csv  # noqa: E402
+from review_support import ROOT, LiveServer, argmax, copy_run, make_run, read_csv  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from harmony_eval.cli import main  # noqa: E402
@@ -361,3 +362,38 @@ def test_cli_refuses_bad_runs_and_warns_on_a_non_loopback_host(scored, tmp_path,
         assert main(["review", str(scored), "--host", "0.0.0.0", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert "not a loopback address" in err and f"--port {port}" in err and "pick another" in err
+
+
+def test_copies_of_one_drawing_are_queued_once_and_labelled_together(tmp_path):
+    """A run holding a sprite and the same sprite on white (and its JPEG): the page queues the
+    best-ranked of the three, and a label set on it is written for each copy, in one write, so
+    calibrate sees the drawing labelled one way (and counts it once)."""
+    from PIL import Image
+
+    from harmony_eval.runner import score_folder
+
+    images = tmp_path / "images"
+    images.mkdir()
+    sprite = ROOT / "tests" / "fixtures" / "permissive" / "renpy_eileen_happy.png"
+    other = ROOT / "tests" / "fixtures" / "permissive" / "renpy_eileen_concerned.png"
+    shutil.copy(sprite, images / "eileen_happy.png")
+    shutil.copy(other, images / "eileen_concerned.png")
+    rgba = Image.open(sprite).convert("RGBA")
+    white = Image.new("RGB", rgba.size, (255, 255, 255))
+    white.paste(rgba, mask=rgba.split()[3])
+    white.save(images / "eileen_happy_white.png")
+    white.save(images / "eileen_happy_white.jpg", quality=90)
+    score_folder(str(images), tmp_path / "run", backend="anatomy", workers=1, progress=False, report=False)
+    run = load_run(tmp_path / "run")
+    trio = {"eileen_happy.png", "eileen_happy_white.png", "eileen_happy_white.jpg"}
+    assert set(run.copies) == trio and all(set(v) | {k} == trio for k, v in run.copies.items())
+    queued = [run.rows[i]["key"] for i in run.order]
+    assert len(queued) == 2 and "eileen_concerned.png" in queued and len(trio & set(queued)) == 1
+    rv = Review(run, tmp_path / "run" / "labels.csv")
+    c = TestClient(create_app(rv), base_url="http://127.0.0.1:8765")
+    (shown,) = trio & set(queued)
+    r = post(c, rv, {"file": shown, "set": {"emotion": "happy"}})
+    assert r.status_code == 200 and r.json()["progress"] == {"labelled": 3, "total": 4}
+    assert {row["file"]: row["emotion"] for row in read_csv(rv.labels_path)} == dict.fromkeys(trio, "happy")
+    r = post(c, rv, {"file": shown, "replace": {}})  # cleared: the copies' labels go with it
+    assert r.status_code == 200 and read_csv(rv.labels_path) == []

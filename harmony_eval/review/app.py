@@ -163,7 +163,12 @@ class Review:
                 422, "give exactly one of `set` (fields to change) or `replace` (the whole label), an object"
             )
         try:
-            label = self.store.update(key, data["replace" if has_replace else "set"], replace=has_replace)
+            label = self.store.update(
+                key,
+                data["replace" if has_replace else "set"],
+                replace=has_replace,
+                copies=self.run.copies.get(key, ()),
+            )
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         except StoreError as e:

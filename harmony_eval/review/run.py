@@ -32,6 +32,9 @@ class ReviewRun:
     config: dict[str, Any]  # run.json "config" (backend, emotions, thresholds, options...)
     order: list[int]  # indices of ``rows``, suggestion ranking (most informative first)
     skipped: list[str] = field(default_factory=list)  # why rows are not shown
+    #: key -> the keys of the other images showing the same drawing (``harmony_eval.copies``): only
+    #: the best-ranked of a set is queued, and a label set on it is written for all of them
+    copies: dict[str, list[str]] = field(default_factory=dict)
     _by_key: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def row(self, key: str) -> dict[str, Any] | None:
@@ -69,6 +72,25 @@ def _archetypes(run_dir: Path, images: list[Path]) -> dict[str, str]:
             if rec.get("file") and rec.get("archetype"):
                 out[os.path.abspath(d / str(rec["file"]))] = str(rec["archetype"])
     return out
+
+
+def _copies(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """``{key: other keys}`` for every image that has copies among the rows (same drawing: an RGBA
+    sprite and its copy on white). Each image is read once more (a progress bar on big runs)."""
+    from ..copies import groups_of_files
+
+    def face(r: dict[str, Any]) -> tuple[int, int, int, int] | None:
+        box = ((r.get("regions") or {}).get("face") or {}).get("box") if r.get("status") == "ok" else None
+        return tuple(int(v) for v in box) if isinstance(box, list) and len(box) == 4 else None  # type: ignore[return-value]
+
+    groups = groups_of_files(
+        [str(r["abspath"]) for r in rows], [face(r) for r in rows], progress=len(rows) > 200,
+        desc="looking for copies among the run's images",
+    )  # fmt: skip
+    members: dict[int, list[str]] = {}
+    for r, g in zip(rows, groups, strict=True):
+        members.setdefault(g, []).append(r["key"])
+    return {k: [o for o in keys if o != k] for keys in members.values() if len(keys) > 1 for k in keys}
 
 
 def load_run(run_dir: str | Path) -> ReviewRun:
@@ -117,7 +139,14 @@ def load_run(run_dir: str | Path) -> ReviewRun:
             vocab += [e for e in (r.get("probs") or {}) if e not in vocab]
     thresholds = config.get("thresholds") or VerdictConfig.load().thresholds
     order = rank_rows(rows, thresholds)
-    run = ReviewRun(d, rows, root, vocab, config, order, skipped)
+    copies = _copies(rows)
+    queued: set[str] = set()
+    for i in list(order):  # the best-ranked image of each set of copies stands for the set
+        key = rows[i]["key"]
+        if any(k in queued for k in copies.get(key, ())):
+            order.remove(i)
+        queued.add(key)
+    run = ReviewRun(d, rows, root, vocab, config, order, skipped, copies)
     run._by_key = {r["key"]: r for r in rows}
     return run
 

@@ -171,12 +171,16 @@ class LabelStore:
         return out
 
     def update(
-        self, file: str, changes: dict[str, Any], *, replace: bool = False
+        self, file: str, changes: dict[str, Any], *, replace: bool = False, copies: Sequence[str] = ()
     ) -> dict[str, str | None] | None:
         """Set fields of ``file``'s label (``replace``: the whole label, unset fields cleared) and
-        write the file; returns the new label, ``None`` when no field is left (row removed)."""
-        if file not in set(self.order):
-            raise KeyError(file)
+        write the file; returns the new label, ``None`` when no field is left (row removed).
+        ``copies``: images showing the same drawing (``harmony_eval.copies``) get the same label, in
+        the same write."""
+        known = set(self.order)
+        for f in (file, *copies):
+            if f not in known:
+                raise KeyError(f)
         new = self.check(changes)
         with self._locked():
             columns, rows = self._read()
@@ -188,8 +192,16 @@ class LabelStore:
             if any(rec.get(k) for k in FIELDS):
                 rec["labelled_at"] = now_utc()
                 rows[file] = rec
+                label = {k: rec[k] for k in COLUMNS if k in rec}
+                for f in copies:  # the label fields only; a copy keeps its own other columns
+                    rows[f] = {
+                        **{c: v for c, v in rows.get(f, {}).items() if c not in COLUMNS},
+                        **label,
+                        "file": f,
+                    }
             else:
-                rows.pop(file, None)
+                for f in (file, *copies):
+                    rows.pop(f, None)
             self._write(columns, rows)
         return self._public(rec) if file in rows else None
 
