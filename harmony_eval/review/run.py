@@ -138,14 +138,14 @@ def load_run(run_dir: str | Path) -> ReviewRun:
         for r in rows:
             vocab += [e for e in (r.get("probs") or {}) if e not in vocab]
     thresholds = config.get("thresholds") or VerdictConfig.load().thresholds
-    order = rank_rows(rows, thresholds)
     copies = _copies(rows)
-    queued: set[str] = set()
-    for i in list(order):  # the best-ranked image of each set of copies stands for the set
+    seen: set[str] = set()
+    order = []
+    for i in rank_rows(rows, thresholds):  # the best-ranked image of a set of copies stands for it
         key = rows[i]["key"]
-        if any(k in queued for k in copies.get(key, ())):
-            order.remove(i)
-        queued.add(key)
+        if not any(k in seen for k in copies.get(key, ())):
+            order.append(i)
+        seen.add(key)
     run = ReviewRun(d, rows, root, vocab, config, order, skipped, copies)
     run._by_key = {r["key"]: r for r in rows}
     return run
