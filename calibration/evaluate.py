@@ -24,7 +24,7 @@ from harmony_eval.pipeline import Scorer
 from .features import Scored, rescore
 from .fit import TARGET_MODEL, FitOptions, fit_model, full_proba
 from .labels import VERDICTS, Labels
-from .models import group_holdout, has_copies
+from .models import group_holdout, has_copies, stratified_folds
 from .thresholds import fit_verdict_thresholds
 
 
@@ -143,7 +143,7 @@ def _vec(p: dict[str, float] | None, classes: list[str]) -> np.ndarray:
 
 
 def _splits(ds: Dataset, cv: int | None, seed: int) -> list[tuple[list[int], list[int]]]:
-    from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold, train_test_split
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     idx = [i for i, s in enumerate(ds.items) if s.row.get("status") in ("ok", "no_face")]
     key = []
@@ -168,9 +168,7 @@ def _splits(ds: Dataset, cv: int | None, seed: int) -> list[tuple[list[int], lis
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if copies:  # copies of one drawing in one fold (StratifiedGroupKFold takes uneven classes)
-                folds = StratifiedGroupKFold(cv, shuffle=True, random_state=seed).split(
-                    np.zeros(len(idx)), key, groups
-                )
+                folds = stratified_folds(key, cv, seed, groups)
             else:
                 # stratified unless no class has K images (StratifiedKFold refuses that): then plain folds
                 largest = max(key.count(k) for k in set(key))

@@ -156,19 +156,18 @@ def write_report(
         "interval can lie above the point value.",
         f"Calibration file: `{summary['calibration_file']}` (fitted on all labelled images).",
     ]
-    if summary.get("n_copies"):
-        intro.insert(
-            2,
-            f"Copies: {summary['n_copies']} labelled images are copies of another labelled image (the same "
-            "drawing: for example an RGBA sprite and the same sprite on white). Copies of one drawing are kept "
-            "on one side of every split (hold-out or folds, model choice, learning curve) and count as one "
-            "labelled drawing, so no figure here is measured on a copy of an image the calibration was fitted on.",
-        )
+    copies = [
+        f"Copies: {summary['n_copies']} labelled images are copies of another labelled image (the same "
+        "drawing: for example an RGBA sprite and the same sprite on white). Copies of one drawing are kept "
+        "on one side of every split (hold-out or folds, model choice, learning curve) and count as one "
+        "labelled drawing, so no figure here is measured on a copy of an image the calibration was fitted on."
+    ] if summary.get("n_copies") else []  # fmt: skip
     for d in summary.get("copies_labelled_differently") or ():
         pairs = ", ".join(
             f"`{Path(f).name}` {v or '(none)'}" for f, v in zip(d["files"], d["labels"], strict=True)
         )
-        intro.insert(3, f"Copies labelled differently ({d['target']}), check them: {pairs}.")
+        copies.append(f"Copies labelled differently ({d['target']}), check them: {pairs}.")
+    intro[2:2] = copies  # after what was scored, before how the figures were measured
     for region, m in summary.get("models", {}).items():
         kind = "the backend's reading" if m.get("kind") == "scaling" else "a classifier on the features"
         ll = ", ".join(f"{c} {v}" for c, v in (m.get("cv_log_loss") or {}).items())

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detect._geometry import iou
+from .detect._geometry import iou, union_box
 from .types import Box
 
 #: face boxes of two copies overlap at least this much (the detector sees near the same pixels)
@@ -54,10 +54,11 @@ MAX_DIFF = 24.0
 class _Print:
     shape: tuple[int, int]
     face: Box | None
-    origin: tuple[int, int]  # image pixel of grey[0, 0]
-    #: uint8: the face box grown by 2 x GROW (the image scaled to <= STORE px); no face: a pixel digest
-    grey: np.ndarray
-    scale: float  # grey pixels per image pixel
+    origin: tuple[int, int] = (0, 0)  # image pixel of grey[0, 0]
+    #: uint8: the face box grown by 2 x GROW, the image scaled to <= STORE px (None without a face)
+    grey: np.ndarray | None = None
+    scale: float = 1.0  # grey pixels per image pixel
+    digest: bytes = b""  # without a face: sha256 of the whole grey image
 
 
 def _region(shape: tuple[int, int], box: Box | None, grow: float = GROW) -> Box:
@@ -92,8 +93,7 @@ def fingerprint(rgb: np.ndarray, face: Box | None) -> _Print:
         return _Print((h, w), box, (x0, y0), crop.copy(), scale)  # type: ignore[arg-type]
     # no face: nowhere to look closely (two expressions of a full-body sprite differ in a few pixels
     # of the whole image), so only the very same pixels make a copy (an RGBA file and its copy on white)
-    digest = np.frombuffer(hashlib.sha256(np.ascontiguousarray(grey).tobytes()).digest(), np.uint8)
-    return _Print((h, w), None, (0, 0), digest.reshape(1, -1), 1.0)
+    return _Print((h, w), None, digest=hashlib.sha256(np.ascontiguousarray(grey).tobytes()).digest())
 
 
 def _patch(p: _Print, region: Box) -> np.ndarray | None:
@@ -115,11 +115,10 @@ def difference(a: _Print, b: _Print) -> float:
     if a.shape != b.shape or (a.face is None) != (b.face is None) or a.scale != b.scale:
         return float("inf")
     if a.face is None:  # faceless prints hold a digest of every pixel
-        return 0.0 if np.array_equal(a.grey, b.grey) else float("inf")
+        return 0.0 if a.digest == b.digest else float("inf")
     if iou(a.face, b.face) < MIN_IOU:  # type: ignore[arg-type]
         return float("inf")
-    ra, rb = _region(a.shape, a.face), _region(b.shape, b.face)
-    region = (min(ra[0], rb[0]), min(ra[1], rb[1]), max(ra[2], rb[2]), max(ra[3], rb[3]))
+    region = union_box([_region(a.shape, a.face), _region(b.shape, b.face)])
     pa, pb = _patch(a, region), _patch(b, region)
     if pa is None or pb is None:
         return float("inf")
