@@ -15,6 +15,11 @@ out when only one source is at hand), its 4-class face label and region labels. 
 Region-swapped faces of the sprite sources (``mouth_swaps``): the mouth box the detector found on
 one sprite, cut from another sprite of the same character and canvas with another emotion, feathered
 in. Their face label is the upper face's, ``mouth`` the donor's. No source-specific box or constant.
+A swap that shows one of its two sprites (the two differ only inside the pasted area, or only
+outside it: two expressions drawn with one mouth, or one mouth on two upper faces) is a drawing the
+artist made, not a face whose regions disagree, and is left out (``drawn_by_artist``, on the copy
+line of ``harmony_eval.copies``). Seen on the permissive sprites: Princess "neutral" with the mouth
+of "smile" is "smile", pixel for pixel.
 """
 
 from __future__ import annotations
@@ -77,12 +82,32 @@ def zundamon_cases(root: Path, out_dir: Path) -> list[Case]:
     return out
 
 
+def drawn_by_artist(mixed: np.ndarray, *sprites: np.ndarray) -> bool:
+    """Whether the composed RGBA ``mixed`` is a copy of one of ``sprites`` (same canvas): no grey
+    level more than ``harmony_eval.copies.MAX_DIFF`` apart anywhere after a 1 px blur: the copy
+    test's line (measured there, not on swaps), here at full size, which is stricter than the copy
+    test's 128 px."""
+    import cv2
+
+    from harmony_eval.copies import MAX_DIFF
+
+    def grey(rgba: np.ndarray) -> np.ndarray:
+        a = rgba[..., 3:4] / 255.0
+        rgb = rgba[..., :3] * a + 255.0 * (1.0 - a)  # on white, as ``load_image`` composites
+        g = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+        return cv2.GaussianBlur(g.astype(np.float32), (0, 0), 1.0)
+
+    m = grey(mixed)
+    return any(float(np.abs(m - grey(s)).max()) <= MAX_DIFF for s in sprites)
+
+
 def mouth_swaps(
     cases: list[Case], mouth_boxes: dict[str, tuple[int, int, int, int]], out_dir: Path, per_face: int = 2
 ) -> list[Case]:
     """For each labelled original with a detected mouth box, up to ``per_face`` copies whose mouth box
     (grown 40 % each way, feathered with a Gaussian of 1/8 the box height) comes from a sprite of the
-    same character, same canvas size and another emotion (seeded choice)."""
+    same character, same canvas size and another emotion (seeded choice). A swap that is a copy of
+    either sprite (``drawn_by_artist``) is not kept; the donor drawn is the same either way."""
     import cv2
     from PIL import Image
 
@@ -108,6 +133,8 @@ def mouth_swaps(
             for j in rng.choice(len(donors), size=min(per_face, len(donors)), replace=False):
                 d = donors[int(j)]
                 mixed = px[c.path] * (1 - a) + px[d.path] * a
+                if drawn_by_artist(mixed, px[c.path], px[d.path]):
+                    continue
                 path = out_dir / f"swap_{source}_{Path(c.path).stem}_{Path(d.path).stem}.png"
                 Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8)).save(path)
                 regions = {"eyes": c.label, "brows": c.label, "mouth": d.label}

@@ -50,6 +50,34 @@ def test_mouth_swaps_take_the_mouth_from_another_emotion_of_the_same_character(t
     assert all(p in by_path for p in boxes)
 
 
+def test_a_swap_that_is_one_of_its_sprites_is_not_a_swap(tmp_path):
+    """Princess "neutral" and "smile" differ only at the mouth: her neutral face with the smile's
+    mouth is the smile sprite, a face the artist drew, so it is no region-swapped face; "anger"
+    changes the eyes and brows too, so the neutral face with the anger mouth stays a swap."""
+    from PIL import Image
+
+    from benchmarks.validity_data import drawn_by_artist
+
+    def px(name):
+        return np.asarray(Image.open(FIXTURE / f"dialogic_Princess_{name}.png").convert("RGBA")).astype(np.float32)
+
+    neutral, smile, anger = px("neutral"), px("smile"), px("anger")
+    ys, xs = np.nonzero(np.abs(neutral - smile).max(-1) > 0)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)  # where the two differ
+    assert (box[2] - box[0]) * (box[3] - box[1]) < 0.25 * neutral.shape[0] * neutral.shape[1]
+    cases = [Case(str(FIXTURE / f"dialogic_Princess_{n}.png"), "permissive", "Princess", e)
+             for n, e in (("neutral", "neutral"), ("smile", "happy"), ("anger", "angry"))]  # fmt: skip
+    swaps = mouth_swaps(cases, {c.path: box for c in cases}, tmp_path, per_face=2)
+    pairs = {(s.origin[0].rsplit("_", 1)[-1], s.origin[1].rsplit("_", 1)[-1]) for s in swaps}
+    assert ("neutral.png", "smile.png") not in pairs and ("smile.png", "neutral.png") not in pairs
+    assert ("neutral.png", "anger.png") in pairs and ("anger.png", "neutral.png") in pairs
+    a = np.zeros(neutral.shape[:2] + (1,), np.float32)
+    a[box[1] : box[3], box[0] : box[2]] = 1.0
+    assert drawn_by_artist(neutral * (1 - a) + smile * a, neutral, smile)
+    assert not drawn_by_artist(neutral * (1 - a) + anger * a, neutral, anger)
+    assert drawn_by_artist(neutral, neutral, anger)  # a copy of either sprite counts
+
+
 def test_held_out_fits_never_see_the_held_out_character(scored_fixture, monkeypatch):
     scorer, items = scored_fixture
     seen: list[set[str]] = []
