@@ -59,7 +59,9 @@ def test_a_swap_that_is_one_of_its_sprites_is_not_a_swap(tmp_path):
     from benchmarks.validity_data import drawn_by_artist
 
     def px(name):
-        return np.asarray(Image.open(FIXTURE / f"dialogic_Princess_{name}.png").convert("RGBA")).astype(np.float32)
+        return np.asarray(Image.open(FIXTURE / f"dialogic_Princess_{name}.png").convert("RGBA")).astype(
+            np.float32
+        )
 
     neutral, smile, anger = px("neutral"), px("smile"), px("anger")
     ys, xs = np.nonzero(np.abs(neutral - smile).max(-1) > 0)
