@@ -178,15 +178,16 @@ def run_suggest(
     # one image of each set of copies (an RGBA sprite and its copy on white): a second copy teaches
     # nothing, and a copy of a labelled image is labelled already: neither is a candidate
     is_labelled, groups = set(labelled), copy_groups(items, progress=progress)
-    seen = {groups[i] for i in labelled}
+    seen, copies = {groups[i] for i in labelled}, []
     for i, g in enumerate(groups):
         if i not in is_labelled and g in seen:
-            named[i] = None
+            copies.append(i)
         seen.add(g)
     # the labels given so far fit the reader whose uncertainty ranks the rest (none: cold start)
     order = suggest_order(
         [s.row for s in items], named, n, labelled, scorer.config.thresholds,
         labels=[face_labels.get(str(Path(files[i]).resolve())) for i in labelled], emotions=vocab,
+        exclude=copies,
     )  # fmt: skip
     return write_suggestions(Path(out) / "suggested.csv", files, [s.row for s in items], order, root)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,15 +147,20 @@ def suggest_order(
     labels: Sequence[str | None] | None = None,
     emotions: Sequence[str] | None = None,
     seed: int = 0,
+    exclude: Collection[int] = (),
 ) -> list[int]:
     """Up to ``n`` indices of ``rows`` (all candidates when ``None``), best label first; images in
     ``labelled`` are not suggested but count as covered. ``labels``: the emotion of each
-    ``labelled`` image (same order), to fit the reader whose uncertainty ranks the rest."""
+    ``labelled`` image (same order), to fit the reader whose uncertainty ranks the rest.
+    ``exclude``: images never suggested (copies of another image, ``calibration.copies``); their
+    features still take part in the descriptor space."""
     from harmony_eval.suggest import _default_thresholds, informativeness
 
-    done = set(labelled)
+    done, skip = set(labelled), set(exclude)
     cand = [
-        i for i, r in enumerate(rows) if r.get("status") == "ok" and named[i] is not None and i not in done
+        i
+        for i, r in enumerate(rows)
+        if r.get("status") == "ok" and named[i] is not None and i not in done and i not in skip
     ]
     if not cand:
         return []

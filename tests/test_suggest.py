@@ -145,6 +145,21 @@ def test_once_labelled_the_fitted_readers_unsure_faces_come_first():
     assert set(order) <= {4, 5, 6}  # never a labelled image
 
 
+def test_excluded_images_are_never_suggested_but_stay_in_the_descriptor_space():
+    from calibration.suggest import descriptor_space, suggest_order
+
+    named = [{"mouth:x": x} for x in (-3.0, -2.9, 3.0, 2.9)] + [{"mouth:x": x} for x in (-3.1, 0.0, 0.0, 3.1)]
+    labels = ["sad", "sad", "happy", "happy"]
+    rows = [_ok("happy", 0.9) for _ in named]
+    kw = dict(labelled=[0, 1, 2, 3], labels=labels, emotions=E)
+    assert suggest_order(rows, named, n=1, **kw)[0] in (5, 6)  # the two faces between the classes
+    order = suggest_order(rows, named, n=None, exclude=[6], **kw)  # 6: a copy of 5
+    assert order[0] == 5 and 6 not in order and sorted(order) == [4, 5, 7]
+    # blanking the copy's features instead would move the space every other image is placed in
+    blanked = [None if i == 6 else n for i, n in enumerate(named)]
+    assert not np.allclose(descriptor_space(named)[7], descriptor_space(blanked)[7])
+
+
 def test_suggested_order_reads_only_the_labels_of_faces_already_suggested():
     from types import SimpleNamespace
 
