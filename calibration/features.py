@@ -50,37 +50,38 @@ def score_images(
     scorer = Scorer(backend=backend, emotions=emotions, detectors=detectors, **options)
     scorer.descriptors = True  # the learned readers fitted on these images read the crop descriptors
     files = list(files)
-    it = scorer.iter_scored([(f, f) for f in files], workers=workers, batch=_BATCH)
+    # the sibling test's view of each image, for a second decision (below): <= 32 KB an image
+    members: dict = {}
+    it = scorer.iter_scored([(f, f) for f in files], workers=workers, batch=_BATCH, members=members)
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(it, total=len(files), desc="scoring labelled images", unit="img")
     items = [Scored(prep.path, prep, pred, row) for prep, pred, row in it]
     if scorer.siblings:
-        items = _misses_from_whole_folders(scorer, items, workers, progress)
+        items = _misses_from_whole_folders(scorer, items, members, workers, progress)
     return scorer, items
 
 
 def _misses_from_whole_folders(
-    scorer: Scorer, items: list[Scored], workers: int, progress: bool
+    scorer: Scorer, items: list[Scored], members: dict, workers: int, progress: bool
 ) -> list[Scored]:
     """``items`` with each miss scored as ``score`` over its whole folder would score it.
 
     The sibling pass (``harmony_eval.sibling_pass``) boxes a miss from the other images of its
     folder; labels usually cover a few of a folder's images, so the labelled ones alone can lack the
-    2 siblings that ``score`` on the folder finds (or give a median of fewer boxes). Each folder
-    holding such an image (no face, or a face from siblings) and images nobody labelled is scored
-    whole once more (its own images, not its subfolders') and those images' rows are taken from
-    there: calibrate, --suggest and score then see the same faces. Costs one scoring of those
-    folders, only when there are misses. Detection is nearly all of that cost (12 permissive sprites,
-    anatomy backend: prepare 6.6 s, of it detection alone 5.9 s; predict 0.03 s; finish ~0), so a pass
-    that only detects the unlabelled siblings (no measurement, no predict) was not built: it would
-    save about a tenth. What a second pass does spend twice is the detection of the folder's
-    labelled images (their signatures are dropped after the first pass); that matters only where
-    most of a folder is labelled, and then the folder has few unlabelled images to add."""
-    from harmony_eval.detect.siblings import DETECTOR
+    2 siblings that ``score`` on the folder finds (or give a median of fewer boxes). For each folder
+    holding such an image (no face, or a face from siblings) and images nobody labelled, those
+    images (not its subfolders') go through detection once, and the sibling test decides again over
+    the whole folder: the labelled images' ``members`` (the first pass's view, kept, so they are not
+    detected twice) with the new ones'. A labelled miss is then scored on the box that decision gives
+    it, or without a face when it gives none: calibrate, --suggest and score see the same faces.
+    Costs one scoring of the unlabelled images of those folders, only when there are misses
+    (detection is nearly all of it: 12 permissive sprites, anatomy backend, prepare 6.6 s, of it
+    detection 5.9 s; predict 0.03 s)."""
+    from harmony_eval.detect.siblings import DETECTOR, sibling_boxes
     from harmony_eval.imageio import list_images
-    from harmony_eval.sibling_pass import group_of
+    from harmony_eval.sibling_pass import group_of, rescore_on_box
 
     # a miss, or a face boxed from the few labelled siblings (the folder's median box can differ)
     misses = [
@@ -89,25 +90,38 @@ def _misses_from_whole_folders(
         if s.prep.error is None and (not s.prep.faces or s.prep.detector == DETECTOR)
     ]
     given = {os.path.abspath(s.file) for s in items}
-    folders: dict[str, list[str]] = {}
-    for i in misses:
-        g = group_of(items[i].file)
-        if g is not None and g not in folders:
-            folders[g] = [str(q) for q in list_images([g], recursive=False)]
-    todo = [f for g, fs in folders.items() if any(os.path.abspath(f) not in given for f in fs) for f in fs]
+    folders = {group_of(items[i].file) for i in misses} - {None}
+    todo = [
+        str(q)
+        for g in sorted(folders)  # type: ignore[type-var]
+        for q in list_images([g], recursive=False)
+        if os.path.abspath(q) not in given
+    ]
     if not todo:
         return items
-    it = scorer.iter_scored([(f, f) for f in todo], workers=workers, batch=_BATCH)
+    more: dict = {}
+    it = scorer.iter_scored([(f, f) for f in todo], workers=workers, batch=_BATCH, members=more)
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, total=len(todo), desc="folders of faceless labelled images", unit="img")
-    wanted = {os.path.abspath(items[i].file): i for i in misses}
+        it = tqdm(it, total=len(todo), desc="unlabelled siblings of faceless images", unit="img")
+    for _ in it:  # only the sibling test's view of each is needed
+        pass
+    kept = [m for m in members.values() if m.group in folders]
+    boxes = sibling_boxes(kept + list(more.values()), scorer.measure_stage.params.siblings)
     out = list(items)
-    for prep, pred, row in it:
-        i = wanted.get(os.path.abspath(prep.path))
-        if i is not None:
-            out[i] = Scored(items[i].file, prep, pred, {**row, "path": items[i].row.get("path", row["path"])})
+    for i in misses:
+        s = items[i]
+        found = boxes.get(s.prep.path)
+        if found is not None:
+            prep, pred, row = rescore_on_box(scorer, (s.file, s.prep.path), *found)
+        elif s.prep.detector == DETECTOR:  # boxed from the labelled few, not from the whole folder
+            prep = scorer.prepare(s.file, s.prep.path)
+            prep.signature = prep.image = None
+            pred, row = None, scorer.finish(prep, None)
+        else:
+            continue
+        out[i] = Scored(s.file, prep, pred, {**row, "path": s.row.get("path", row["path"])})
     return out
 
 

@@ -87,10 +87,11 @@ def iter_scored(
     batch: int = 16,
     keep_images: bool = False,
     in_order: bool = True,
+    members: dict | None = None,
 ) -> Iterator[Scored]:
     """``(prepared, prediction, row)`` per item, in input order; see the module docstring.
-    ``in_order=False``: faces found stream at once, misses follow their folder's last image
-    (``sibling_pass.with_siblings``).
+    ``in_order=False``: faces found stream at once, misses follow their folder's last image;
+    ``members``: filled with the sibling test's view of each image (``sibling_pass.with_siblings``).
 
     ``workers > 1`` uses a forkserver process pool (in-memory images need ``workers=1``: they are
     not sent to workers). ``batch``: images per backend call in the main process."""
@@ -101,7 +102,7 @@ def iter_scored(
         from .sibling_pass import with_siblings
 
         it = _iter_jobs(scorer, jobs, workers, batch, keep_images)
-        return with_siblings(scorer, jobs, it, keep_images, in_order=in_order)
+        return with_siblings(scorer, jobs, it, keep_images, in_order=in_order, members=members)
     return _iter_jobs(scorer, jobs, workers, batch, keep_images)
 
 

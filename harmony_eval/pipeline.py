@@ -370,13 +370,20 @@ class Scorer:
         batch: int = 16,
         keep_images: bool = False,
         in_order: bool = True,
+        members: dict | None = None,
     ) -> Iterator[tuple[Prepared, RegionPrediction | None, dict[str, Any]]]:
         """``(prepared, prediction, row)`` for each item (a path, an in-memory image or an
         ``(item, name)`` pair), in input order, on ``workers`` processes; see ``harmony_eval.driver``."""
         from .driver import iter_scored
 
         return iter_scored(
-            self, items, workers=workers, batch=batch, keep_images=keep_images, in_order=in_order
+            self,
+            items,
+            workers=workers,
+            batch=batch,
+            keep_images=keep_images,
+            in_order=in_order,
+            members=members,
         )
 
     def score_one(self, item: Any, name: str | None = None) -> dict[str, Any]:

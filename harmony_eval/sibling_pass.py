@@ -44,7 +44,9 @@ def group_of(item: Any) -> str | None:
     return _MEMORY
 
 
-def _member(prep: Prepared, group: str | None) -> Member | None:
+def member(prep: Prepared, group: str | None) -> Member | None:
+    """What the sibling test reads of one image of the per-image pass (``None``: unreadable, or no
+    signature: a tight-crop guess)."""
     if prep.error is not None or prep.signature is None:
         return None
     box = tuple(prep.faces[0].box) if prep.faces else None
@@ -57,9 +59,13 @@ def with_siblings(
     scored: Iterator[Scored],
     keep_images: bool = False,
     in_order: bool = True,
+    members: dict[str, Member] | None = None,
 ) -> Iterator[Scored]:
     """``scored`` (one ``(prepared, prediction, row)`` per job, in job order) with every miss that
     gets a box from its siblings scored again on that box; see the module docstring.
+
+    ``members``: filled with each image's :class:`Member` of the per-image pass (by name), for a
+    caller that decides again over a larger set later (``calibration.features``).
 
     ``in_order=False`` (the runner, which writes rows as they come): a face found is yielded at once
     and only the misses wait for their folder, yielded when it is complete, so a folder of many
@@ -68,18 +74,20 @@ def with_siblings(
     function of the input list: the misses of a folder follow its last image."""
     groups = [group_of(item) for item, _ in jobs]
     left = Counter(groups)
-    members: dict[str | None, list[Member]] = {}
+    by_group: dict[str | None, list[Member]] = {}
     boxes: dict[str | None, dict[str, tuple]] = {}
     held: deque[tuple[int, Scored, bool]] = deque()  # (job index, scored, is a miss)
     for i, out in enumerate(scored):
         g = groups[i]
-        m = _member(out[0], g)
+        m = member(out[0], g)
         if m is not None:
-            members.setdefault(g, []).append(m)
+            by_group.setdefault(g, []).append(m)
+            if members is not None:
+                members[m.name] = m
         out[0].signature = None  # the member keeps it; yielded rows need not carry it
         left[g] -= 1
         if left[g] == 0:  # the folder is complete: decide over all of it, once
-            boxes[g] = sibling_boxes(members.pop(g, []), scorer.measure_stage.params.siblings)
+            boxes[g] = sibling_boxes(by_group.pop(g, []), scorer.measure_stage.params.siblings)
         miss = m is not None and m.box is None
         if in_order or miss:
             held.append((i, out, miss))
@@ -109,11 +117,11 @@ def _release(
     """The held row ``h`` as it goes out: rescored on its siblings' box when the folder gave it one."""
     j, done, miss = h
     found = boxes.get(groups[j], {}).get(done[0].path) if miss else None
-    return done if found is None else _rescore(scorer, jobs[j], *found, keep_images)
+    return done if found is None else rescore_on_box(scorer, jobs[j], *found, keep_images)
 
 
-def _rescore(
-    scorer: Scorer, job: tuple[Any, str | None], box: tuple, names: list[str], keep_images: bool
+def rescore_on_box(
+    scorer: Scorer, job: tuple[Any, str | None], box: tuple, names: list[str], keep_images: bool = False
 ) -> Scored:
     """Prepare ``job`` again with the siblings' box as its face, then predict and finish it."""
     # score 0: no detector scored this box; it is the median of the siblings' boxes

@@ -203,3 +203,57 @@ def test_calibration_boxes_a_labelled_miss_from_its_unlabelled_siblings() -> Non
     assert got.row["emotion"] == by_folder[boxed[0]][1]["emotion"]
     assert "face_from_siblings" in got.row["flags"]
     assert items[1].prep.detector == "animeface" and items[1].row == by_folder[found[0]][1]  # kept
+
+
+def _jane() -> tuple[list[str], dict]:
+    jane = sorted(str(p) for p in FIXTURE.glob("dialogic_Jane_*.png"))
+    scorer = Scorer(backend="anatomy", detectors=["animeface", "crop"])
+    return jane, {prep.path: prep for prep, _, _ in scorer.iter_scored([(f, f) for f in jane])}
+
+
+def test_calibration_detects_each_labelled_image_once(monkeypatch) -> None:
+    """The second decision over a miss's folder reuses the labelled images' first-pass view: only
+    the unlabelled siblings are detected then, each once."""
+    from calibration.features import score_images
+
+    jane, preps = _jane()
+    boxed = [f for f in jane if preps[f].detector == "siblings"]
+    found = [f for f in jane if preps[f].detector == "animeface"]
+    labelled = [boxed[0], found[0]]
+    detected: list[str] = []
+    real = Scorer.prepare
+
+    def counting(self, item, name=None, face=None):
+        if face is None:
+            detected.append(str(name if name is not None else item))
+        return real(self, item, name, face)
+
+    monkeypatch.setattr(Scorer, "prepare", counting)
+    _, items = score_images(labelled, backend="anatomy", detectors=["animeface", "crop"], progress=False)
+    assert items[0].prep.detector == "siblings"  # boxed from the unlabelled ones
+    from harmony_eval.imageio import list_images
+
+    folder = sorted(str(q) for q in list_images([FIXTURE], recursive=False))
+    assert sorted(detected) == folder  # every image of the folder once, none twice
+
+
+def test_calibration_unboxes_a_miss_the_whole_folder_does_not_box(monkeypatch) -> None:
+    """A labelled miss boxed from the labelled few, which the decision over the whole folder leaves
+    without a box, comes out as the miss it is (no face), as `score` on the folder would give it."""
+    from calibration.features import score_images
+    from harmony_eval.detect import siblings as siblings_module
+
+    jane, preps = _jane()
+    boxed = [f for f in jane if preps[f].detector == "siblings"]
+    found = [f for f in jane if preps[f].detector == "animeface"]
+    labelled = [boxed[0], *found[:3]]  # enough found siblings labelled to box it on their own
+    _, first = score_images(
+        labelled, backend="anatomy", detectors=["animeface", "crop"], progress=False, face_from_siblings=True
+    )
+    assert len(jane) > len(labelled) and first[0].prep.detector == "siblings"
+    # the whole folder's decision (the only call after the first pass) gives no box
+    monkeypatch.setattr(siblings_module, "sibling_boxes", lambda members, p=None: {})
+    _, items = score_images(labelled, backend="anatomy", detectors=["animeface", "crop"], progress=False)
+    got = items[0]
+    assert not got.prep.faces and got.pred is None and got.row["status"] == "no_face"
+    assert [s.row for s in items[1:]] == [s.row for s in first[1:]]  # the found ones are untouched
