@@ -7,7 +7,7 @@ kinds of model compete:
   reading ``pooled:logp_*`` the tool prints as ``probs``) with only a probability calibration on
   top: ``CalibratedClassifierCV(FrozenEstimator(FixedLogits()))``. Nothing but the calibration map
   is learned, so a few dozen labels cannot make the reading worse than the backend's;
-- ``full``: ``SimpleImputer(mean) -> StandardScaler -> LogisticRegression`` (multinomial, L2, ``C``,
+- ``full``: ``SimpleImputer(mean) -> AnchoredScaler -> LogisticRegression`` (multinomial, L2, ``C``,
   classes weighted to balance) over every feature of the region (all regions for ``face``), then
   calibrated: below ``large_n`` images ``CalibratedClassifierCV(pipe, cv=StratifiedKFold(k),
   ensemble=False)`` (map fitted on out-of-fold decisions, classifier on all images), from ``large_n``

@@ -163,11 +163,25 @@ def matrix(named: Sequence[dict[str, float]], names: Sequence[str]) -> np.ndarra
     )
 
 
+#: A column's scale is at least this share of its typical size (mean absolute value in training).
+MIN_SPREAD = 0.01
+
+
 class AnchoredScaler(TransformerMixin, BaseEstimator):
     """``StandardScaler`` except for the ``anchor`` columns (the backend's log-probabilities), which
     are multiplied by ``factor`` instead. The L2 penalty then barely costs the weights that copy
     the backend's reading (a weight 1/factor per unit) and shrinks everything else towards it: the
-    model starts from the backend, not from a uniform guess. ``mean_``/``scale_`` as StandardScaler."""
+    model starts from the backend, not from a uniform guess. ``mean_``/``scale_`` as StandardScaler.
+
+    A column that barely varies in training is scaled by at least :data:`MIN_SPREAD` of its typical
+    size, not by its own spread: ``eyes:visible`` is 0.9998-1.0 on every sprite, so one TV crop at
+    0.977 stood 67 standard deviations from the training mean, and that one feature decided the face
+    (a reader fitted without the TV-anime crops read 64 of their 68 faces angry). Leave-one-source-out
+    (learned ``anatomy`` face reader, balanced accuracy afc / permissive / seraphina / zundamon):
+    0.30 / 0.62 / 0.62 / 0.50 -> 0.53 / 0.62 / 0.62 / 0.62; with the crop descriptors 0.33 / 0.52 /
+    0.42 / 0.50 -> 0.53 / 0.52 / 0.42 / 0.50; no source lower. 0.01 was the first share tried;
+    0.003 to 0.1 gave the same figures. Clipping the test features to the training range instead
+    lifted afc too (0.51), less."""
 
     def __init__(self, anchor: tuple[int, ...] = (), factor: float = 10.0) -> None:
         self.anchor = anchor
@@ -176,7 +190,8 @@ class AnchoredScaler(TransformerMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: Any = None) -> AnchoredScaler:
         X = np.asarray(X, dtype=float)
         self.mean_, sd = X.mean(axis=0), X.std(axis=0)
-        self.scale_ = np.where(sd < 10 * np.finfo(float).eps, 1.0, sd)  # constant column: leave as is
+        spread = np.maximum(sd, MIN_SPREAD * np.abs(X).mean(axis=0))
+        self.scale_ = np.where(sd < 10 * np.finfo(float).eps, 1.0, spread)  # constant column: leave as is
         idx = list(self.anchor)
         self.mean_[idx], self.scale_[idx] = 0.0, 1.0 / self.factor
         self.n_features_in_ = X.shape[1]

@@ -264,3 +264,25 @@ def test_verdict_thresholds_recover_the_rule_that_made_the_labels():
     )
     assert (got == truth).all()  # the fitted lines reproduce every human verdict
     assert abs(t["perfect_harmony"] - 0.8) <= 0.05 and abs(t["broken_harmony"] - 0.3) <= 0.05
+
+
+def test_a_feature_that_barely_varied_in_training_does_not_decide_a_new_face():
+    """A share that was ~1.0 on every training face (a region always fully visible) and is 0.95 on
+    a new face must not outweigh the features that carry the label: its scale has a floor
+    (``models.MIN_SPREAD`` of its typical size), so the value is a few, not hundreds of, standard
+    deviations off."""
+    from calibration.models import MIN_SPREAD
+
+    rng = np.random.default_rng(0)
+    n = 80
+    y = np.array(EMOTIONS)[rng.integers(0, 4, n)]
+    signal = np.eye(4)[[EMOTIONS.index(t) for t in y]] + rng.normal(0, 0.3, (n, 4))
+    visible = 1.0 - np.abs(rng.normal(0, 2e-4, (n, 1)))  # 0.9996-1.0: never less than fully drawn
+    X = np.hstack([signal, visible])
+    names = [f"mouth:s{i}" for i in range(4)] + ["mouth:visible"]
+    m = fit_full_model(X, y, model="face", label="emotion", features=names, opts=FitOptions(method="none"))
+    assert m.scale[-1] == pytest.approx(MIN_SPREAD * np.abs(visible).mean())
+    new = np.vstack([np.append(np.eye(4)[k], 0.95) for k in range(4)])  # clear signal, a less visible mouth
+    assert [m.classes[i] for i in m.predict_proba(new).argmax(axis=1)] == EMOTIONS
+    # a column that varies as much as its size keeps its own spread
+    assert m.scale[0] == pytest.approx(signal[:, 0].std())
