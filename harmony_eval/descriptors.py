@@ -52,6 +52,13 @@ out and within a source. Within a source the three differ by less than the sprea
 (sd 0.03-0.08 at full size). The within-source figures also say the descriptors add little to the
 measurements on up to 72 labels (the issue's 0.82 at 280 labels was HOG alone on one style): they are
 there for larger label sets.
+
+Since the scaler's floor for near-constant columns (``calibration.models.MIN_SPREAD``) the readers
+of the measurements transfer better, and the held-out table reads (afc / permissive / seraphina /
+zundamon, pooled): anatomy 0.56 / 0.66 / 0.62 / 0.38, 0.59; anatomy+hog 0.52 / 0.66 / 0.62 / 0.25,
+0.53; anatomy+lbp 0.53 / 0.66 / 0.50 / 0.38, 0.53; anatomy+grey 0.51 / 0.62 / 0.42 / 0.50, 0.50;
+the descriptors alone as above. Still no kind better on every source (LBP +0.13 on zundamon, -0.12
+on seraphina), and the descriptors still add nothing held out to the measurements: HOG stays.
 Sizes are (width, height) in pixels, cells of ``cell`` px.
 """
 
