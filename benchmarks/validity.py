@@ -2,9 +2,11 @@
 
     python -m benchmarks.validity [--shared ../shared/data] [--readers default,anatomy,hog,anatomy+lbp]
                                   [--json OUT.json] [--markdown OUT.md] [--curves OUT.png]
+                                  [--source NAME=labels.csv ...]
 
 For every labelled source (``validity_data``: the bundled permissive sprites always, the dev sets of
-``../shared/data`` when present) and every reader, the figures of that reader on that source when it
+``../shared/data`` when present, and each ``--source`` of your own: a labels file as ``calibrate``
+reads it, with a ``character`` column for sprite sets) and every reader, the figures of that reader on that source when it
 was fitted **without** it (with one source only, without the character instead). Readers:
 
 - ``default``: the shipped offline reader as is (anatomy measurements through the hand-set mapping of
@@ -106,14 +108,15 @@ def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str
 
 def run(
     shared: Path | None, readers: list[str], workers: int = 2, n_boot: int = 1000, progress: bool = True,
-    curves: bool = False,
+    curves: bool = False, added: dict[str, Path] | None = None,
 ) -> dict:  # fmt: skip
-    """Every reader's held-out figures per source and pooled: ``{reader: {source: figures}}``."""
+    """Every reader's held-out figures per source and pooled: ``{reader: {source: figures}}``.
+    ``added``: more labelled sources, name -> labels file (``validity_data.labelled_cases``)."""
     for reader in readers:  # before the scoring: a typo costs nothing
         if reader not in READERS:
             raise ValueError(f"--readers: unknown reader {reader!r}; choose from {list(READERS)}")
     with tempfile.TemporaryDirectory(prefix="validity_") as tmp:
-        cases = collect_cases(shared, Path(tmp))
+        cases = collect_cases(shared, Path(tmp), added)
         scorer, items = score_cases(cases, Path(tmp), workers=workers, progress=progress)
         # descriptor kind -> the items described with it (the images, some in tmp, read once)
         kinds = {k: with_kind(items, k, scorer) for k in sorted({reader_kind(r) for r in readers})}
@@ -183,6 +186,19 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _added_sources(specs: list[str]) -> dict[str, Path]:
+    """``--source NAME=LABELS`` values -> ``{name: labels file}``; a malformed or repeated one raises."""
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--source {spec!r}: expected NAME=LABELS (a labels CSV or Label Studio JSON)")
+        if name.strip() in out:
+            raise ValueError(f"--source {name.strip()!r}: given twice")
+        out[name.strip()] = Path(path.strip())
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -199,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--curves", default=None, help="also draw learning curves (random vs suggested order) to this PNG"
     )
+    ap.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=LABELS",
+        help="one more labelled source: a labels CSV or Label Studio JSON as calibrate reads it, image "
+        "paths relative to its folder; a `character` column makes it a sprite set (swaps measured)",
+    )
     a = ap.parse_args(argv)
     shared = Path(a.shared) if Path(a.shared).is_dir() else None
     if shared is None:
@@ -208,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         readers = [r for r in a.readers.split(",") if r]
-        res = run(shared, readers, a.workers, a.bootstrap, not a.no_progress, bool(a.curves))
+        added = _added_sources(a.source)
+        res = run(shared, readers, a.workers, a.bootstrap, not a.no_progress, bool(a.curves), added)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -44,6 +44,8 @@ class Case:
     regions: dict[str, str] = field(default_factory=dict)  # true region labels (eyes, brows, mouth)
     kind: str = "original"  # "original" | "swapped"
     origin: tuple[str, str] | None = None  # a swap's (upper face, mouth donor) paths
+    #: one character's sprites on one canvas (only the face changes): mouth-swapped copies are made
+    sprite: bool = False
 
 
 def _four(x: str | None) -> str | None:
@@ -52,13 +54,17 @@ def _four(x: str | None) -> str | None:
 
 def permissive_cases(folder: Path = FIXTURE) -> list[Case]:
     rows = csv.DictReader((folder / "labels.csv").open(encoding="utf-8"))
-    return [Case(str(folder / r["file"]), "permissive", r["character"], _four(r["emotion"])) for r in rows]
+    return [
+        Case(str(folder / r["file"]), "permissive", r["character"], _four(r["emotion"]), sprite=True)
+        for r in rows
+    ]
 
 
 def seraphina_cases(root: Path) -> list[Case]:
     labels = {r["file"]: r["emotion"] for r in csv.DictReader((root / "labels.csv").open(encoding="utf-8"))}
     return [
-        Case(str(p), "seraphina", "seraphina", _four(labels.get(p.name))) for p in sorted(root.glob("*.png"))
+        Case(str(p), "seraphina", "seraphina", _four(labels.get(p.name)), sprite=True)
+        for p in sorted(root.glob("*.png"))
     ]
 
 
@@ -142,9 +148,51 @@ def mouth_swaps(
     return out
 
 
-def collect_cases(shared: Path | None, tmp: Path) -> list[Case]:
-    """Every source present: the bundled permissive set always; the dev sets when ``shared`` has them."""
+#: the sources collect_cases knows (an added source may not take one of these names, nor "pooled")
+BUILT_IN = ("permissive", "seraphina", "afc", "zundamon")
+
+
+def labelled_cases(name: str, labels: Path) -> list[Case]:
+    """A labelled set of your own as one more source ``name`` (``benchmarks.validity --source
+    NAME=LABELS``): the labels file as ``calibrate --labels`` reads it (CSV or Label Studio JSON),
+    image paths relative to the file's folder. Labels other than the four emotions are dropped. The
+    group (held out when there is one source only) is the CSV's ``character`` column, else the
+    image's folder. With a ``character`` column the set counts as sprites (one pose per character,
+    only the face changes): mouth-swapped copies are made between same-canvas images of one
+    character, and its swap AUC is measured."""
+    from calibration.labels import read_labels
+
+    if name in (*BUILT_IN, "pooled") or not name:
+        raise ValueError(f"--source {name!r}: that name is taken; built in: {', '.join(BUILT_IN)}, pooled")
+    if not labels.is_file():
+        raise ValueError(f"--source {name}={labels}: file not found")
+    try:
+        lab = read_labels(labels, labels.parent, list(FOUR), ignore_unknown=True)
+    except (ValueError, FileNotFoundError) as e:
+        raise ValueError(f"--source {name}: {e}") from None
+    chars: dict[str, str] = {}
+    if labels.suffix.lower() == ".csv":
+        with labels.open(encoding="utf-8", newline="") as f:
+            for r in csv.DictReader(f):
+                r = {(k or "").strip().lower(): (v or "").strip() for k, v in r.items()}
+                if r.get("character") and r.get("file"):
+                    p = Path(r["file"])
+                    chars[str((p if p.is_absolute() else labels.parent / p).resolve())] = r["character"]
+    out = []
+    for r in lab.rows:
+        f = str(r["file"])
+        regions = {k: str(r[k]) for k in ("eyes", "brows", "mouth") if r.get(k)}
+        group = chars.get(f) or Path(f).parent.name
+        out.append(Case(f, name, group, _four(r.get("emotion")), regions, sprite=bool(chars)))  # type: ignore[arg-type]
+    return out
+
+
+def collect_cases(shared: Path | None, tmp: Path, added: dict[str, Path] | None = None) -> list[Case]:
+    """Every source present: the bundled permissive set always; the dev sets when ``shared`` has them;
+    ``added`` (name -> labels file, :func:`labelled_cases`): sets of your own."""
     cases = permissive_cases()
+    for name, labels in (added or {}).items():
+        cases += labelled_cases(name, Path(labels))
     if shared is not None:
         dev = shared / "dev"
         if (dev / "seraphina").is_dir():

@@ -70,7 +70,7 @@ def score_cases(
         [c.path for c in cases], backend="anatomy", emotions=FOUR, workers=workers, progress=progress, **opts
     )
     boxes = {s.file: s.prep.regions.get("mouth") for s in scored if s.ok}
-    sprites = [c for c in cases if c.source in ("permissive", "seraphina")]
+    sprites = [c for c in cases if c.sprite]
     swaps = mouth_swaps(sprites, {k: v for k, v in boxes.items() if v}, tmp)
     if swaps:
         _, more = score_images(

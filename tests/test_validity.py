@@ -365,3 +365,67 @@ def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
 def test_case_defaults():
     c = Case("x.png", "s", "g", "happy")
     assert c.kind == "original" and c.regions == {}
+
+
+def _own_set(tmp_path, character_column: bool = True):
+    """A labelled set of one's own: Antonio's and Princess's 4-class sprites mirrored (new images,
+    same canvas per character), with a labels CSV beside them."""
+    from PIL import Image, ImageOps
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rows = [r for r in csv.DictReader((FIXTURE / "labels.csv").open(encoding="utf-8"))
+            if r["character"] in ("Antonio", "Princess") and r["emotion"] in FOUR]  # fmt: skip
+    for r in rows:
+        ImageOps.mirror(Image.open(FIXTURE / r["file"])).save(folder / f"m_{r['file']}")
+    with (folder / "labels.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "emotion", *(["character"] if character_column else [])])
+        for r in rows:
+            w.writerow([f"m_{r['file']}", r["emotion"], *([r["character"]] if character_column else [])])
+    return folder / "labels.csv", rows
+
+
+def test_an_added_source_is_read_from_its_labels_file(tmp_path):
+    from benchmarks.validity_data import labelled_cases
+
+    labels, rows = _own_set(tmp_path)
+    cases = labelled_cases("mine", labels)
+    assert [c.label for c in cases] == [r["emotion"] for r in rows]
+    assert {c.group for c in cases} == {"Antonio", "Princess"} and all(c.sprite for c in cases)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    labels2, _ = _own_set(plain, character_column=False)
+    cases2 = labelled_cases("mine", labels2)
+    assert {c.group for c in cases2} == {"mine"} and not any(c.sprite for c in cases2)  # the folder
+
+
+def test_validity_holds_out_an_added_source_like_the_built_in_ones(tmp_path, capsys):
+    labels, rows = _own_set(tmp_path)
+    out = tmp_path / "v.json"
+    rc = validity.main(["--shared", str(tmp_path / "absent"), "--readers", "default", "--bootstrap", "20",
+                        "--workers", "1", "--no-progress", "--json", str(out), "--source", f"mine={labels}"])  # fmt: skip
+    assert rc == 0
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["unit"] == "source" and res["sources"] == ["mine", "permissive"] and res["tuned_on"] == []
+    mine = res["default"]["mine"]
+    assert mine["n"] == len(rows) and 0 < mine["found"] <= 1
+    assert mine["n_swap"][1] > 0  # a sprite set: mouths swapped between one character's sprites
+    assert res["default"]["pooled"]["n"] == len(rows) + res["default"]["permissive"]["n"]
+    assert "| default | mine |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("mine", "expected NAME=LABELS"),
+        ("permissive=labels.csv", "that name is taken"),
+        ("mine=missing.csv", "missing.csv: file not found"),
+    ],
+)
+def test_a_bad_added_source_is_refused_before_any_scoring(tmp_path, capsys, spec, says):
+    rc = validity.main(["--shared", str(tmp_path / "absent"), "--readers", "default", "--workers", "1",
+                        "--no-progress", "--source", spec.replace("missing.csv", str(tmp_path / "missing.csv"))])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--source" in err and says in err
