@@ -61,6 +61,26 @@ def _auc(pos: list[float], neg: list[float]) -> float | None:
     return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
+def swap_auc(items: list[Item], rows: list[dict]) -> tuple[float | None, int, int]:
+    """``(AUC, originals, swaps)``: how often a labelled original's harmony is above a region-swapped
+    face's, over pairs from one source only (ties count half). Pooled over sources, a pair across
+    two sources would compare styles (TV crops have no swaps, and their harmony runs lower than the
+    sprites'), so only sources with swaps count, each original against its own source's swaps."""
+    by_src: dict[str, tuple[list[float], list[float]]] = {}
+    for it, r in zip(items, rows, strict=True):
+        if r["harmony"] is None or (it.case.kind == "original" and not it.case.label):
+            continue
+        pos, neg = by_src.setdefault(it.case.source, ([], []))
+        (neg if it.case.kind == "swapped" else pos).append(r["harmony"])
+    pairs = [(pos, neg) for pos, neg in by_src.values() if pos and neg]
+    n_pos, n_neg = sum(len(p) for p, _ in pairs), sum(len(n) for _, n in pairs)
+    if not pairs:
+        return None, n_pos, n_neg
+    weight = sum(len(p) * len(n) for p, n in pairs)
+    auc = sum(_auc(p, n) * len(p) * len(n) for p, n in pairs) / weight  # type: ignore[operator]
+    return float(auc), n_pos, n_neg
+
+
 def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str, Any]:
     """The figures of one reader on one set of items (see the module docstring)."""
     from calibration.metrics import balanced_accuracy, bootstrap_ci, ece
@@ -88,18 +108,8 @@ def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str
         weak = not any(reg in it.case.regions for it in items)
         out[f"{reg}_acc"] = balanced_accuracy(*zip(*pairs, strict=False)) if pairs else None
         out[f"{reg}_weak"] = weak
-    pos = [
-        r["harmony"]
-        for it, r in zip(items, rows, strict=True)
-        if it.case.kind == "original" and it.case.label and r["harmony"] is not None
-    ]
-    neg = [
-        r["harmony"]
-        for it, r in zip(items, rows, strict=True)
-        if it.case.kind == "swapped" and r["harmony"] is not None
-    ]
-    out["swap_auc"] = _auc(pos, neg)
-    out["n_swap"] = [len(pos), len(neg)]
+    out["swap_auc"], *n_swap = swap_auc(items, rows)
+    out["n_swap"] = n_swap
     out["verdicts"] = {
         v: sum(r.get("verdict") == v for _, r in orig) for v in ("perfect", "acceptable", "broken")
     }

@@ -429,3 +429,25 @@ def test_a_bad_added_source_is_refused_before_any_scoring(tmp_path, capsys, spec
     assert rc == 2
     err = capsys.readouterr().err
     assert "--source" in err and says in err
+
+
+def test_pooled_swap_auc_pairs_each_original_with_its_own_sources_swaps():
+    """Source A tells its originals (0.9) from its swaps (0.8) perfectly; source B has no swaps and
+    runs low (0.3). Pooled, B's faces must not count as originals that lose to A's swaps: that would
+    compare styles, not agreement. Source C is at chance (ties): the pooled figure weighs A and C by
+    their pairs."""
+
+    def item(src, kind, label="happy"):
+        return validity.Item(Case(f"{src}_{kind}.png", src, src, label, kind=kind), None, None)
+
+    items, rows = [], []
+    for src, kind, h, n in [("A", "original", 0.9, 2), ("A", "swapped", 0.8, 3), ("B", "original", 0.3, 5),
+                            ("C", "original", 0.5, 1), ("C", "swapped", 0.5, 2)]:  # fmt: skip
+        items += [item(src, kind) for _ in range(n)]
+        rows += [{"harmony": h} for _ in range(n)]
+    items.append(item("A", "original", label=None))  # an unlabelled original: not an agreeing face
+    rows.append({"harmony": 0.0})
+    auc, n_pos, n_neg = validity.swap_auc(items, rows)
+    assert (n_pos, n_neg) == (3, 5)  # B left out: no swap to compare with
+    assert auc == pytest.approx((1.0 * 2 * 3 + 0.5 * 1 * 2) / (2 * 3 + 1 * 2))
+    assert validity.swap_auc(items[:2], rows[:2]) == (None, 0, 0)  # originals only: nothing to tell apart
