@@ -108,8 +108,8 @@ def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str
         weak = not any(reg in it.case.regions for it in items)
         out[f"{reg}_acc"] = balanced_accuracy(*zip(*pairs, strict=False)) if pairs else None
         out[f"{reg}_weak"] = weak
-    out["swap_auc"], *n_swap = swap_auc(items, rows)
-    out["n_swap"] = n_swap
+    auc, n_pos, n_neg = swap_auc(items, rows)
+    out["swap_auc"], out["n_swap"] = auc, [n_pos, n_neg]
     out["verdicts"] = {
         v: sum(r.get("verdict") == v for _, r in orig) for v in ("perfect", "acceptable", "broken")
     }
@@ -200,12 +200,12 @@ def _added_sources(specs: list[str]) -> dict[str, Path]:
     """``--source NAME=LABELS`` values -> ``{name: labels file}``; a malformed or repeated one raises."""
     out: dict[str, Path] = {}
     for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name.strip() or not path.strip():
+        name, sep, path = (part.strip() for part in spec.partition("="))
+        if not sep or not name or not path:
             raise ValueError(f"--source {spec!r}: expected NAME=LABELS (a labels CSV or Label Studio JSON)")
-        if name.strip() in out:
-            raise ValueError(f"--source {name.strip()!r}: given twice")
-        out[name.strip()] = Path(path.strip())
+        if name in out:
+            raise ValueError(f"--source {name!r}: given twice")
+        out[name] = Path(path)
     return out
 
 

@@ -160,7 +160,7 @@ def labelled_cases(name: str, labels: Path) -> list[Case]:
     image's folder. With a ``character`` column the set counts as sprites (one pose per character,
     only the face changes): mouth-swapped copies are made between same-canvas images of one
     character, and its swap AUC is measured."""
-    from calibration.labels import read_labels
+    from calibration.labels import _read_csv, read_labels
 
     if name in (*BUILT_IN, "pooled") or not name:
         raise ValueError(f"--source {name!r}: that name is taken; built in: {', '.join(BUILT_IN)}, pooled")
@@ -170,19 +170,16 @@ def labelled_cases(name: str, labels: Path) -> list[Case]:
         lab = read_labels(labels, labels.parent, list(FOUR), ignore_unknown=True)
     except (ValueError, FileNotFoundError) as e:
         raise ValueError(f"--source {name}: {e}") from None
-    chars: dict[str, str] = {}
+    # the character of each CSV line (read_labels keeps the line of every row it resolved)
+    chars = {}
     if labels.suffix.lower() == ".csv":
-        with labels.open(encoding="utf-8", newline="") as f:
-            for r in csv.DictReader(f):
-                r = {(k or "").strip().lower(): (v or "").strip() for k, v in r.items()}
-                if r.get("character") and r.get("file"):
-                    p = Path(r["file"])
-                    chars[str((p if p.is_absolute() else labels.parent / p).resolve())] = r["character"]
+        chars = {r["_line"]: (r.get("character") or "").strip() for r in _read_csv(labels)}
+        chars = {line: c for line, c in chars.items() if c}
     out = []
     for r in lab.rows:
         f = str(r["file"])
         regions = {k: str(r[k]) for k in ("eyes", "brows", "mouth") if r.get(k)}
-        group = chars.get(f) or Path(f).parent.name
+        group = chars.get(r["line"]) or Path(f).parent.name  # type: ignore[call-overload]
         out.append(Case(f, name, group, _four(r.get("emotion")), regions, sprite=bool(chars)))  # type: ignore[arg-type]
     return out
 
