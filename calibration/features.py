@@ -76,10 +76,11 @@ def _misses_from_whole_folders(
     the whole folder: the labelled images' ``members`` (the first pass's view, kept, so they are not
     detected twice) with the new ones'. A labelled miss is then scored on the box that decision gives
     it, or without a face when it gives none: calibrate, --suggest and score see the same faces.
-    Costs one scoring of the unlabelled images of those folders, only when there are misses
-    (detection is nearly all of it: 12 permissive sprites, anatomy backend, prepare 6.6 s, of it
-    detection 5.9 s; predict 0.03 s)."""
+    Costs one per-image pass over the unlabelled images of those folders, only when there are
+    misses (detection is nearly all of it: 12 permissive sprites, anatomy backend, prepare 6.6 s, of
+    it detection 5.9 s; predict 0.03 s); their own misses are not boxed or scored (nobody reads them)."""
     from harmony_eval.detect.siblings import DETECTOR, sibling_boxes
+    from harmony_eval.driver import iter_members
     from harmony_eval.imageio import list_images
     from harmony_eval.sibling_pass import group_of, rescore_on_box
 
@@ -99,16 +100,15 @@ def _misses_from_whole_folders(
     ]
     if not todo:
         return items
-    more: dict = {}
-    it = scorer.iter_scored([(f, f) for f in todo], workers=workers, batch=_BATCH, members=more)
+    # only the sibling test's view of each is needed: none of them is boxed or scored again here
+    it = iter_members(scorer, [(f, f) for f in todo], workers=workers, batch=_BATCH)
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(it, total=len(todo), desc="unlabelled siblings of faceless images", unit="img")
-    for _ in it:  # only the sibling test's view of each is needed
-        pass
+    more = [m for m in it if m is not None]
     kept = [m for m in members.values() if m.group in folders]
-    boxes = sibling_boxes(kept + list(more.values()), scorer.measure_stage.params.siblings)
+    boxes = sibling_boxes(kept + more, scorer.measure_stage.params.siblings)
     out = list(items)
     for i in misses:
         s = items[i]

@@ -106,6 +106,19 @@ def iter_scored(
     return _iter_jobs(scorer, jobs, workers, batch, keep_images)
 
 
+def iter_members(scorer: Scorer, items: Iterable[Any], workers: int = 1, batch: int = 16) -> Iterator[Any]:
+    """The sibling test's view of each item (``sibling_pass.Member``, or ``None`` for an unreadable
+    image or a tight-crop guess), from the per-image pass alone: no miss is boxed or scored again.
+    For a caller that decides over a larger set itself (``calibration.features``)."""
+    from .sibling_pass import group_of, member
+
+    jobs = _jobs(items)
+    for (item, _), (prep, _pred, _row) in zip(
+        jobs, _iter_jobs(scorer, jobs, workers, batch, False), strict=True
+    ):
+        yield member(prep, group_of(item))
+
+
 def _iter_jobs(
     scorer: Scorer, jobs: list[tuple[Any, str | None]], workers: int, batch: int, keep_images: bool
 ) -> Iterator[Scored]:

@@ -213,7 +213,8 @@ def _jane() -> tuple[list[str], dict]:
 
 def test_calibration_detects_each_labelled_image_once(monkeypatch) -> None:
     """The second decision over a miss's folder reuses the labelled images' first-pass view: only
-    the unlabelled siblings are detected then, each once."""
+    the unlabelled siblings are detected then, each once, and none of them is scored again on a box
+    (only the labelled miss is)."""
     from calibration.features import score_images
 
     jane, preps = _jane()
@@ -223,9 +224,10 @@ def test_calibration_detects_each_labelled_image_once(monkeypatch) -> None:
     detected: list[str] = []
     real = Scorer.prepare
 
+    boxed_again: list[str] = []
+
     def counting(self, item, name=None, face=None):
-        if face is None:
-            detected.append(str(name if name is not None else item))
+        (detected if face is None else boxed_again).append(str(name if name is not None else item))
         return real(self, item, name, face)
 
     monkeypatch.setattr(Scorer, "prepare", counting)
@@ -235,6 +237,9 @@ def test_calibration_detects_each_labelled_image_once(monkeypatch) -> None:
 
     folder = sorted(str(q) for q in list_images([FIXTURE], recursive=False))
     assert sorted(detected) == folder  # every image of the folder once, none twice
+    unlabelled_misses = [f for f in boxed if f not in labelled]
+    assert unlabelled_misses, "the fixture's Jane sprites hold more than one miss"
+    assert boxed_again == [boxed[0]]  # the unlabelled misses are not rescored: nobody reads them
 
 
 def test_calibration_unboxes_a_miss_the_whole_folder_does_not_box(monkeypatch) -> None:
