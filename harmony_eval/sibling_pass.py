@@ -65,7 +65,8 @@ def with_siblings(
     gets a box from its siblings scored again on that box; see the module docstring.
 
     ``members``: filled with each image's :class:`Member` of the per-image pass (by name), for a
-    caller that decides again over a larger set later (``calibration.features``).
+    caller that decides again over a larger set later (``calibration.features``); only the folders
+    holding a miss keep theirs once complete (<= 32 KB an image), the others' are dropped.
 
     ``in_order=False`` (the runner, which writes rows as they come): a face found is yielded at once
     and only the misses wait for their folder, yielded when it is complete, so a folder of many
@@ -87,7 +88,11 @@ def with_siblings(
         out[0].signature = None  # the member keeps it; yielded rows need not carry it
         left[g] -= 1
         if left[g] == 0:  # the folder is complete: decide over all of it, once
-            boxes[g] = sibling_boxes(by_group.pop(g, []), scorer.measure_stage.params.siblings)
+            done = by_group.pop(g, [])
+            boxes[g] = sibling_boxes(done, scorer.measure_stage.params.siblings)
+            if members is not None and all(d.box is not None for d in done):
+                for d in done:  # no miss here: nobody decides over this folder again
+                    members.pop(d.name, None)
         miss = m is not None and m.box is None
         if in_order or miss:
             held.append((i, out, miss))

@@ -262,3 +262,21 @@ def test_calibration_unboxes_a_miss_the_whole_folder_does_not_box(monkeypatch) -
     got = items[0]
     assert not got.prep.faces and got.pred is None and got.row["status"] == "no_face"
     assert [s.row for s in items[1:]] == [s.row for s in first[1:]]  # the found ones are untouched
+
+
+def test_members_are_kept_only_for_folders_holding_a_miss(sprite_set, tmp_path) -> None:
+    """The sibling test's view kept for a later decision (calibrate) stays for a folder with a miss
+    and is dropped for a folder where every image has its face: nobody decides over that one again."""
+    import shutil
+
+    files = sprite_set["files"]
+    found = [files[e] for e in ("neutral", "sad", "angry")]
+    clean = [shutil.copy(f, tmp_path / Path(f).name) for f in found]
+    members: dict = {}
+    items = [*found, files["miss"], *map(str, clean)]
+    rows = {
+        p.path: p.detector for p, _, _ in Scorer(**OPTS).iter_scored([(f, f) for f in items], members=members)
+    }
+    assert [rows[f] for f in found] == ["animeface"] * 3 and rows[files["miss"]] == "siblings"
+    assert sorted(members) == sorted([*found, files["miss"]])  # folder a: kept; the clean copies: dropped
+    assert members[files["miss"]].box is None and all(members[f].box is not None for f in found)
