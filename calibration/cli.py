@@ -149,7 +149,8 @@ def run_suggest(
     **options: Any,
 ) -> Path:
     """Score the images under ``images`` (a folder or a scored run) and write ``OUT/suggested.csv``:
-    the ``n`` unlabelled ones whose labels would teach the readers most (``suggest.suggest_order``),
+    the ``n`` unlabelled ones to label next (``suggest.suggest_order``: diverse faces first, then the
+    ones a reader fitted on the labels so far is least sure of; not shown to beat random order),
     as a labels CSV ready to fill in. Images already in ``labels`` are skipped (and count as covered);
     their face labels fit the reader whose uncertainty ranks the rest (no labels: diversity only)."""
     from harmony_eval.calibrated import prediction_features
@@ -263,7 +264,10 @@ def calibrate(
         typer.Option(
             "--suggest",
             metavar="N",
-            help="Instead of fitting: write OUT/suggested.csv, the N unlabelled images whose labels would teach most.",
+            help=(
+                "Instead of fitting: write OUT/suggested.csv, N unlabelled images to label next "
+                "(one face of each kind first, then those the reader fitted on your labels is least sure of)."
+            ),
         ),
     ] = None,
     curve: Annotated[bool, typer.Option(help="Draw the learning curve (labels vs accuracy).")] = True,

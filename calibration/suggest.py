@@ -1,4 +1,4 @@
-"""``calibrate --suggest N``: the N unlabelled images whose labels would teach the readers most.
+"""``calibrate --suggest N``: N unlabelled images to label next, chosen to teach the readers.
 
     order = suggest_order(rows, named, n=20)                                    # nothing labelled yet
     order = suggest_order(rows, named, n=20, labelled=[...], labels=[...])      # after a first batch
@@ -20,6 +20,11 @@ Two phases, as in batch active learning (cold start, then uncertainty sampling):
   ``balance``, the expected rarity among the labels of the class the reader predicts (labels skew
   towards the common expression: a reader then never sees enough of the rare ones); ``d``, the
   distance to the nearest image labelled or picked (no near-copies in one batch).
+
+Measured (README, learning curves): on the labelled sets here this order does not beat random order
+on every source, with the shipped back-off or an uninformative one, nor do three variants (no strata,
+k-means every batch, uncertainty alone); differences -0.07 to +0.08. What it does give: every kind
+of face early and no near-copies in a batch.
 
 Images without a face are never suggested (a label teaches no region reader there). With labels
 for fewer than two classes the tool's informativeness (``harmony_eval.suggest``) stands in for the

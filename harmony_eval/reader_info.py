@@ -127,7 +127,7 @@ def _advice_uncalibrated(backend: str, images: str | None) -> str:
     other = pretrained.get(backend, "`--backend clip` with CLIP weights, or `--backend tagger`")
     return (
         f"label about 50 of your own images: `harmony-eval calibrate --images {d} --suggest 50 --out cal/` "
-        "writes cal/suggested.csv (the images whose labels teach most); fill it in, then "
+        "writes cal/suggested.csv (one face of each kind, then those your reader is least sure of); fill it in, then "
         f"`harmony-eval calibrate --images {d} --labels cal/suggested.csv --out cal/` and score with "
         f"`--calibration cal/calibration.json`. Or try a pretrained reader: {other}."
     )
