@@ -19,7 +19,8 @@ was fitted **without** it (with one source only, without the character instead).
 
 Figures per source and pooled over sources (each image judged by a reader that did not see its
 source): faces found; 4-class balanced accuracy (no face = wrong) with a bootstrap 95 % interval;
-recall per class; region accuracy (``*`` = weak, against the face label); harmony AUC of agreeing
+recall per class; region accuracy (``*`` = weak, against the face label), and on the swapped faces
+alone the eyes' and the mouth's accuracy against the sprite each came from; harmony AUC of agreeing
 faces vs region-swapped ones (no target given); ECE of the face reading. ``--curves``: learning
 curves, random vs suggested order (``benchmarks.validity_curves``).
 """
@@ -108,6 +109,16 @@ def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str
         weak = not any(reg in it.case.regions for it in items)
         out[f"{reg}_acc"] = balanced_accuracy(*zip(*pairs, strict=False)) if pairs else None
         out[f"{reg}_weak"] = weak
+    # the swapped faces alone: does each part read as the sprite it came from (eyes: the upper face's
+    # emotion, mouth: the donor's); a reader that reads the face as a whole gets the mouth wrong here
+    for reg in ("eyes", "mouth"):
+        pairs = [
+            (it.case.regions[reg], max(r["regions"][reg]["probs"], key=r["regions"][reg]["probs"].get))
+            for it, r in zip(items, rows, strict=True)
+            if it.case.kind == "swapped" and it.case.regions.get(reg) and r["status"] == "ok"
+            and r["regions"][reg]["probs"]
+        ]  # fmt: skip
+        out[f"swapped_{reg}_acc"] = balanced_accuracy(*zip(*pairs, strict=False)) if pairs else None
     auc, n_pos, n_neg = swap_auc(items, rows)
     out["swap_auc"], out["n_swap"] = auc, [n_pos, n_neg]
     out["verdicts"] = {
@@ -167,8 +178,9 @@ def markdown(res: dict) -> str:
         f"Held out: each {unit} is scored by a reader fitted without it. `default` is fitted on nothing, "
         f"but was tuned on {', '.join(res['tuned_on']) or 'none of these'}: those cells (in-sample) are in italics.",
         "",
-        "| reader | source | n | found | bal. acc. 4-class [95% CI] | recall n/h/s/a | eyes / brows / mouth acc. | swap AUC (n) | ECE |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| reader | source | n | found | bal. acc. 4-class [95% CI] | recall n/h/s/a | eyes / brows / mouth acc. "
+        "| swapped: eyes / mouth acc. | swap AUC (n) | ECE |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for reader in [k for k in res if k in READERS]:
         for src, f in res[reader].items():
@@ -182,6 +194,8 @@ def markdown(res: dict) -> str:
                 if f["swap_auc"] is not None
                 else "-"
             )
+            swapped = " / ".join(_f(f.get(f"swapped_{r}_acc")) for r in ("eyes", "mouth"))
+            swapped = "-" if swapped == "- / -" else swapped
             ba = f"{f['ba4']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
             in_sample = reader.startswith("default") and (
                 src in res["tuned_on"] or (src == "pooled" and res["tuned_on"])
@@ -189,7 +203,7 @@ def markdown(res: dict) -> str:
             if in_sample:
                 ba = f"*{ba}*"
             lines.append(
-                f"| {reader} | {src} | {f['n']} | {f['found']:.2f} | {ba} | {rec} | {reg} | {auc} | {_f(f.get('ece'))} |"
+                f"| {reader} | {src} | {f['n']} | {f['found']:.2f} | {ba} | {rec} | {reg} | {swapped} | {auc} | {_f(f.get('ece'))} |"
             )
     lines.append("")
     lines.append("`*` after a region figure: weak labels (the face label stands for the region).")

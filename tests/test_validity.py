@@ -112,6 +112,20 @@ def test_figures_are_computed_from_the_rows(scored_fixture):
     assert f["n_swap"][1] == sum(
         it.case.kind == "swapped" and r["harmony"] is not None for it, r in zip(items, rows, strict=True)
     )
+    # the swapped faces' mouths against their donors: recomputed here from the rows by hand
+    from calibration.metrics import balanced_accuracy
+
+    swapped = [
+        (it, r)
+        for it, r in zip(items, rows, strict=True)
+        if it.case.kind == "swapped" and r["status"] == "ok" and r["regions"]["mouth"]["probs"]
+    ]
+    assert swapped and all(it.case.regions["mouth"] != it.case.label for it, _ in swapped)
+    probs = [r["regions"]["mouth"]["probs"] for _, r in swapped]
+    mouth = balanced_accuracy(
+        [it.case.regions["mouth"] for it, _ in swapped], [max(p, key=p.get) for p in probs]
+    )
+    assert f["swapped_mouth_acc"] == pytest.approx(mouth)
 
 
 def test_the_shipped_reader_card_quotes_what_the_fixture_measures(scored_fixture):
