@@ -207,6 +207,16 @@ def markdown(res: dict) -> str:
             )
     lines.append("")
     lines.append("`*` after a region figure: weak labels (the face label stands for the region).")
+    shown = [r for r in ("default", "default+T") if r in res] or [k for k in res if k in READERS][:1]
+    for reader in shown:  # what a user of that reader would be told about these images
+        counts = [
+            f"{src} {f['verdicts']['perfect']} / {f['verdicts']['acceptable']} / {f['verdicts']['broken']}"
+            for src, f in res[reader].items()
+            if "verdicts" in f
+        ]
+        lines.append(
+            f"Verdicts of `{reader}` on the originals (perfect / acceptable / broken): {'; '.join(counts)}."
+        )
     return "\n".join(lines) + "\n"
 
 

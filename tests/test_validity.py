@@ -159,7 +159,11 @@ def test_validity_command_on_the_fixture(tmp_path, capsys):
     assert res["unit"] == "group" and res["sources"] == ["permissive"]
     t, d = res["default+T"]["permissive"], res["default"]["permissive"]
     assert t["ba4"] == pytest.approx(d["ba4"])  # a temperature never changes which emotion is on top
-    assert "| default | permissive |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| default | permissive |" in printed
+    v = d["verdicts"]
+    assert sum(v.values()) == len(permissive_cases())  # every sprite gets one (no face: broken)
+    assert f"permissive {v['perfect']} / {v['acceptable']} / {v['broken']}" in printed
     assert (
         validity.main(["--shared", str(tmp_path), "--readers", "nonsense", "--workers", "1", "--no-progress"])
         == 2
