@@ -45,6 +45,14 @@ def alive(p: psutil.Process) -> bool:
         return False
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT at its default and unblocked, as a run typed at a terminal
+    gets it. A test runner started in the background (``cmd &``, no job control) ignores SIGINT,
+    and its children inherit that; the CLI rightly leaves an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.parametrize(("sig", "rc"), [(signal.SIGTERM, 130), (signal.SIGINT, 130)])
 def test_signal_stops_every_child_and_keeps_rows(tmp_path: Path, sig: signal.Signals, rc: int) -> None:
     n = 1000  # far more than are scored before the signal, even on a fast machine (200 were not)
@@ -60,6 +68,7 @@ def test_signal_stops_every_child_and_keeps_rows(tmp_path: Path, sig: signal.Sig
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        preexec_fn=_as_from_a_terminal,
     )
     try:
         wait_for_rows(out / "results.jsonl", proc)
