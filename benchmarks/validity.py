@@ -82,6 +82,19 @@ def swap_auc(items: list[Item], rows: list[dict]) -> tuple[float | None, int, in
     return float(auc), n_pos, n_neg
 
 
+def _region_acc(pairs: list[tuple[Item, dict]], reg: str, truth=region_label) -> float | None:
+    """Balanced accuracy of region ``reg``'s top reading against ``truth(case, reg)`` (default: the
+    true region label, else the face label), over the found faces of ``pairs`` that read it."""
+    from calibration.metrics import balanced_accuracy
+
+    got = [
+        (t, max(p, key=p.get))
+        for it, r in pairs
+        if (t := truth(it.case, reg)) and r["status"] == "ok" and (p := r["regions"][reg]["probs"])
+    ]
+    return balanced_accuracy(*zip(*got, strict=False)) if got else None
+
+
 def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str, Any]:
     """The figures of one reader on one set of items (see the module docstring)."""
     from calibration.metrics import balanced_accuracy, bootstrap_ci, ece
@@ -100,25 +113,15 @@ def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str
         if found:
             proba = np.array([[r["probs"][e] for e in FOUR] for _, r in found])
             out["ece"] = ece(proba, np.array([FOUR.index(it.case.label) for it, _ in found]))
+    both = list(zip(items, rows, strict=True))
     for reg in REGION_MODELS:
-        pairs = [
-            (region_label(it.case, reg), max(r["regions"][reg]["probs"], key=r["regions"][reg]["probs"].get))
-            for it, r in zip(items, rows, strict=True)
-            if region_label(it.case, reg) and r["status"] == "ok" and r["regions"][reg]["probs"]
-        ]
-        weak = not any(reg in it.case.regions for it in items)
-        out[f"{reg}_acc"] = balanced_accuracy(*zip(*pairs, strict=False)) if pairs else None
-        out[f"{reg}_weak"] = weak
+        out[f"{reg}_acc"] = _region_acc(both, reg)
+        out[f"{reg}_weak"] = not any(reg in it.case.regions for it in items)
     # the swapped faces alone: does each part read as the sprite it came from (eyes: the upper face's
     # emotion, mouth: the donor's); a reader that reads the face as a whole gets the mouth wrong here
+    swapped = [(it, r) for it, r in both if it.case.kind == "swapped"]
     for reg in ("eyes", "mouth"):
-        pairs = [
-            (it.case.regions[reg], max(r["regions"][reg]["probs"], key=r["regions"][reg]["probs"].get))
-            for it, r in zip(items, rows, strict=True)
-            if it.case.kind == "swapped" and it.case.regions.get(reg) and r["status"] == "ok"
-            and r["regions"][reg]["probs"]
-        ]  # fmt: skip
-        out[f"swapped_{reg}_acc"] = balanced_accuracy(*zip(*pairs, strict=False)) if pairs else None
+        out[f"swapped_{reg}_acc"] = _region_acc(swapped, reg, lambda c, g: c.regions.get(g))
     auc, n_pos, n_neg = swap_auc(items, rows)
     out["swap_auc"], out["n_swap"] = auc, [n_pos, n_neg]
     out["verdicts"] = {
