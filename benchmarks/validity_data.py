@@ -160,27 +160,25 @@ def labelled_cases(name: str, labels: Path) -> list[Case]:
     image's folder. With a ``character`` column the set counts as sprites (one pose per character,
     only the face changes): mouth-swapped copies are made between same-canvas images of one
     character, and its swap AUC is measured."""
-    from calibration.labels import _read_csv, read_labels
+    from calibration.labels import read_labels
 
     if name in (*BUILT_IN, "pooled") or not name:
         raise ValueError(f"--source {name!r}: that name is taken; built in: {', '.join(BUILT_IN)}, pooled")
     if not labels.is_file():
         raise ValueError(f"--source {name}={labels}: file not found")
     try:
-        lab = read_labels(labels, labels.parent, list(FOUR), ignore_unknown=True)
+        lab = read_labels(labels, labels.parent, list(FOUR), ignore_unknown=True, keep=("character",))
     except (ValueError, FileNotFoundError) as e:
         raise ValueError(f"--source {name}: {e}") from None
-    # the character of each CSV line (read_labels keeps the line of every row it resolved)
-    chars = {}
-    if labels.suffix.lower() == ".csv":
-        chars = {r["_line"]: (r.get("character") or "").strip() for r in _read_csv(labels)}
-        chars = {line: c for line, c in chars.items() if c}
+    # a CSV's character column (a Label Studio export has none)
+    csv_file = labels.suffix.lower() == ".csv"
+    chars = [str(r.get("character") or "").strip() if csv_file else "" for r in lab.rows]
     out = []
-    for r in lab.rows:
+    for r, char in zip(lab.rows, chars, strict=True):
         f = str(r["file"])
         regions = {k: str(r[k]) for k in ("eyes", "brows", "mouth") if r.get(k)}
-        group = chars.get(r["line"]) or Path(f).parent.name  # type: ignore[call-overload]
-        out.append(Case(f, name, group, _four(r.get("emotion")), regions, sprite=bool(chars)))  # type: ignore[arg-type]
+        group = char or Path(f).parent.name
+        out.append(Case(f, name, group, _four(r.get("emotion")), regions, sprite=any(chars)))  # type: ignore[arg-type]
     return out
 
 

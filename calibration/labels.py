@@ -103,9 +103,14 @@ def _resolve(images: Path, name: str) -> Path | None:
 
 
 def read_labels(
-    path: str | Path, images: str | Path, emotions: list[str], ignore_unknown: bool = False
+    path: str | Path,
+    images: str | Path,
+    emotions: list[str],
+    ignore_unknown: bool = False,
+    keep: tuple[str, ...] = (),
 ) -> Labels:
-    """Read and check a labels file; raises ``ValueError`` / ``FileNotFoundError`` listing every problem."""
+    """Read and check a labels file; raises ``ValueError`` / ``FileNotFoundError`` listing every problem.
+    ``keep``: more columns (lower-case names) copied into each row as read, e.g. ``character``."""
     p, img_dir = Path(path), Path(images)
     if not p.is_file():
         raise FileNotFoundError(f"--labels {p}: file not found")
@@ -139,7 +144,7 @@ def read_labels(
             dups.append((line, name, seen[f]))
             continue
         seen[f] = line
-        rows.append({"file": str(f), "line": line, **labels})
+        rows.append({"file": str(f), "line": line, **labels, **{k: rec.get(k) for k in keep}})
 
     problems = []
     if unknown:
