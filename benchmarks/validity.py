@@ -44,6 +44,7 @@ from benchmarks.validity_fit import (
     Item,
     fit_reader,
     held_out_rows,
+    held_out_split,
     reader_kind,
     region_label,
     score_cases,
@@ -150,24 +151,49 @@ def run(
         "unit": unit,
         "sources": sources,
         "tuned_on": [s for s in TUNED_ON if s in sources],
+        "copies": copies_report(items, unit),
     }
     for reader in readers:
         its = kinds[reader_kind(reader)]
-        rows = held_out_rows(its, reader, scorer, unit)
-        res = {
-            s: figures(
-                [it for it in its if it.case.source == s],
-                [r for it, r in zip(its, rows, strict=True) if it.case.source == s],
-                n_boot,
-            )
-            for s in sources
-        }
-        if len(sources) > 1:
-            res["pooled"] = figures(its, rows, n_boot)
+        unfitted: dict[str, str] = {}
+        rows = held_out_rows(its, reader, scorer, unit, unfitted)
+        res = {}
+        for src in [*sources, *(["pooled"] if len(sources) > 1 else [])]:
+            mine = [(it, r) for it, r in zip(its, rows, strict=True) if src in ("pooled", it.case.source)]
+            read = [(it, r) for it, r in mine if r is not None]
+            why = {getattr(it.case, unit): unfitted[getattr(it.case, unit)] for it, r in mine if r is None}
+            if read:
+                res[src] = figures([it for it, _ in read], [r for _, r in read], n_boot)
+            else:  # no reader could be fitted without it: no figure, and why
+                res[src] = {"n": sum(it.case.kind == "original" and bool(it.case.label) for it, _ in mine)}
+            if why:
+                res[src]["unfitted"] = why
         out[reader] = res
     if curves:
         out["curves"] = label_curves(items, scorer)
     return out
+
+
+def copies_report(items: list[Item], unit: str) -> dict[str, dict]:
+    """Copies of one drawing (``Item.drawings``) the figures had to keep apart. ``across``: per held-out
+    unit, how many items of the other units each learned reader's fit left out because they show one
+    of its drawings (``held_out_split``), by source; ``within``: per source, labelled originals that
+    are a copy of another (kept on one side of every learning-curve split)."""
+    across = {}
+    for key in sorted({getattr(it.case, unit) for it in items}):
+        _, _, left = held_out_split(items, unit, key)
+        if left:
+            by: dict[str, int] = {}
+            for it in left:
+                by[it.case.source] = by.get(it.case.source, 0) + 1
+            across[key] = {"left_out": len(left), "from": dict(sorted(by.items()))}
+    within = {}
+    for src in sorted({it.case.source for it in items}):
+        drawn = [it.drawings[0] for it in items if it.case.source == src and it.case.kind == "original"
+                 and it.case.label and it.drawings]  # fmt: skip
+        if len(set(drawn)) < len(drawn):
+            within[src] = len(drawn) - len(set(drawn))
+    return {"across": across, "within": within}
 
 
 def _f(v: Any) -> str:
@@ -188,6 +214,10 @@ def markdown(res: dict) -> str:
     for reader in [k for k in res if k in READERS]:
         for src, f in res[reader].items():
             if "ba4" not in f:
+                if f.get("unfitted"):
+                    why = "; ".join(f"{k}: {v}" for k, v in f["unfitted"].items())
+                    lines.append(f"| {reader} | {src} | {f['n']} | - | no reader fitted without it ({why}) "
+                                 "| - | - | - | - | - |")  # fmt: skip
                 continue
             ci = f["ba4_ci"]
             rec = "/".join(_f(f["recall"][c]) for c in FOUR)
@@ -210,6 +240,23 @@ def markdown(res: dict) -> str:
             )
     lines.append("")
     lines.append("`*` after a region figure: weak labels (the face label stands for the region).")
+    copies = res.get("copies") or {}
+    if copies.get("across"):
+        parts = [
+            f"{key} {c['left_out']} ({', '.join(f'{n} of {src}' for src, n in c['from'].items())})"
+            for key, c in copies["across"].items()
+        ]
+        lines.append(
+            f"Copies of one drawing in two {unit}s (the same sprite on white and as RGBA, a JPEG of it): "
+            f"left out of the learned readers' fit that judges the {unit} holding the other copy, so no "
+            f"reader is judged on a drawing it was fitted on: {'; '.join(parts)}."
+        )
+    if copies.get("within"):
+        parts = [f"{src} {n}" for src, n in copies["within"].items()]
+        lines.append(
+            "Labelled copies of another labelled image of the same source (each set kept on one side of "
+            f"every learning-curve split, counted once): {'; '.join(parts)}."
+        )
     shown = [r for r in ("default", "default+T") if r in res] or [k for k in res if k in READERS][:1]
     for reader in shown:  # what a user of that reader would be told about these images
         counts = [

@@ -56,23 +56,11 @@ def label_curves(
     ``repeats`` random orders and ``orders`` suggested ones (k-means seeds) on each of ``seeds``
     fixed test splits (30 %); per split and size the mean, then means over splits."""
     from calibration.curve import default_sizes, learning_curve, split
-    from calibration.evaluate import Dataset
     from calibration.fit import FitOptions
-    from calibration.labels import Labels
 
     out: dict[str, dict] = {}
-    groups = {
-        s: [it for it in items if it.case.source == s] for s in sorted({it.case.source for it in items})
-    }
-    if len(groups) >= 3:
-        groups["pooled"] = items
     opts = FitOptions(model="full", method="temperature")
-    for name, its in groups.items():
-        its = [it for it in its if it.case.kind == "original" and it.case.label]
-        if len(its) < min_labels:
-            continue
-        labels = Labels([{"file": it.case.path, "emotion": it.case.label} for it in its], ["emotion"], name)
-        ds = Dataset(labels, [it.scored for it in its], scorer, list(FOUR))
+    for name, ds in _source_datasets(items, scorer, min_labels, faceless=True).items():
         runs: dict[str, list[dict]] = {"random": [], "suggested": []}
         for seed in range(seeds):
             pool, _ = split(ds, 0.3, seed)
@@ -88,25 +76,28 @@ def label_curves(
     return out
 
 
-def _source_datasets(items: list, scorer, min_labels: int) -> dict:
+def _source_datasets(items: list, scorer, min_labels: int, faceless: bool = False) -> dict:
     """``{source: Dataset}`` of the labelled originals of every source with ``min_labels`` of them,
-    and ``pooled`` (all sources) when there are three or more."""
+    and ``pooled`` (all sources) when there are three or more; ``faceless``: with the images no face
+    was found in (they count as wrong)."""
     from calibration.evaluate import Dataset
     from calibration.labels import Labels
 
-    groups = {
+    by_source = {
         s: [it for it in items if it.case.source == s] for s in sorted({it.case.source for it in items})
     }
-    if len(groups) >= 3:
-        groups["pooled"] = items
+    if len(by_source) >= 3:
+        by_source["pooled"] = items
     out = {}
-    for name, its in groups.items():
-        its = [it for it in its if it.case.kind == "original" and it.case.label and it.named]
+    for name, its in by_source.items():
+        its = [it for it in its if it.case.kind == "original" and it.case.label and (faceless or it.named)]
         if len(its) >= min_labels:
             labels = Labels(
                 [{"file": it.case.path, "emotion": it.case.label} for it in its], ["emotion"], name
             )
-            out[name] = Dataset(labels, [it.scored for it in its], scorer, list(FOUR))
+            # copies of one drawing (a sprite on white and as RGBA) on one side of every split
+            groups = [it.drawings[0] for it in its] if all(it.drawings for it in its) else None
+            out[name] = Dataset(labels, [it.scored for it in its], scorer, list(FOUR), groups=groups)
     return out
 
 

@@ -16,7 +16,7 @@ temperature fitted on the other sources.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ class Item:
     case: Case
     scored: Any  # calibration.features.Scored
     named: dict[str, float] | None
+    #: copy groups (``harmony_eval.copies``) of the drawings the image shows: one for an image, the
+    #: upper face's and the donor's for a mouth swap; empty when copies were not looked for
+    drawings: tuple[int, ...] = field(default=())
 
 
 def shared_mediapipe_model() -> Path | None:
@@ -83,11 +86,23 @@ def score_cases(
         )
         cases, scored = cases + swaps, scored + more
     pw = scorer.config.pool_weights
+    drawings = _drawings(cases, scored)
     items = [
-        Item(c, s, prediction_features(s.pred, FOUR, pw) if s.ok else None)
-        for c, s in zip(cases, scored, strict=True)
+        Item(c, s, prediction_features(s.pred, FOUR, pw) if s.ok else None, d)
+        for c, s, d in zip(cases, scored, drawings, strict=True)
     ]
     return scorer, items
+
+
+def _drawings(cases: list[Case], scored: list) -> list[tuple[int, ...]]:
+    """Each case's ``Item.drawings``: copy groups over every image that is not made from two others
+    (one drawing on white and as RGBA, a PNG and its JPEG, in one source or in two share a group);
+    a mouth swap shows its two sprites' drawings."""
+    from calibration.copies import copy_groups
+
+    own = [i for i, c in enumerate(cases) if c.origin is None]
+    groups = dict(zip([cases[i].path for i in own], copy_groups([scored[i] for i in own]), strict=True))
+    return [(groups[c.origin[0]], groups[c.origin[1]]) if c.origin else (groups[c.path],) for c in cases]
 
 
 def with_kind(items: list[Item], kind: str, scorer) -> list[Item]:
@@ -114,7 +129,7 @@ def with_kind(items: list[Item], kind: str, scorer) -> list[Item]:
             feature_names={**s.pred.feature_names, **{g: names[g] for g in feats}},
         )
         named = prediction_features(pred, FOUR, scorer.config.pool_weights)
-        out.append(Item(it.case, replace(s, pred=pred), named))
+        out.append(replace(it, scored=replace(s, pred=pred), named=named))
     return out
 
 
@@ -127,9 +142,18 @@ def region_label(c: Case, region: str) -> str | None:
     return c.regions.get(region) or c.label
 
 
+def _fit_groups(rows: list[Item]) -> list[int] | None:
+    """``fit_model``'s ``groups`` (copies of one drawing in one fold, counted once) for ``rows``: an
+    image's drawing; a mouth swap, made of two, is its own (``None`` when copies were not looked for)."""
+    if not all(it.drawings for it in rows):
+        return None
+    return [it.drawings[0] if len(it.drawings) == 1 else -1 - j for j, it in enumerate(rows)]
+
+
 def fit_reader(train: list[Item], groups: tuple[str, ...], pool_weights: dict, opts=None):
     """A ``Calibration`` with a face model and region models fitted on ``train`` (originals and swaps
-    with labels), reading only ``groups``: what ``harmony-eval calibrate`` fits from these labels."""
+    with labels), reading only ``groups``: what ``harmony-eval calibrate`` fits from these labels
+    (copies of one drawing kept in one fold of its model choice, as calibrate keeps them)."""
     from calibration.fit import FitOptions, fit_model
     from harmony_eval.calibrated import Calibration
 
@@ -138,7 +162,7 @@ def fit_reader(train: list[Item], groups: tuple[str, ...], pool_weights: dict, o
     face = [it for it in train if it.named and it.case.label and it.case.kind == "original"]
     models["face"] = fit_model(
         [_select(it.named, groups) for it in face], [it.case.label for it in face],
-        model="face", label="emotion", opts=opts, vocabulary=FOUR,
+        model="face", label="emotion", opts=opts, vocabulary=FOUR, groups=_fit_groups(face),
     )  # fmt: skip
     for r in REGION_MODELS:
         rows = [it for it in train if it.named and region_label(it.case, r) and it.scored.pred.probs.get(r)]
@@ -146,7 +170,7 @@ def fit_reader(train: list[Item], groups: tuple[str, ...], pool_weights: dict, o
             continue
         models[r] = fit_model(
             [_select(it.named, groups) for it in rows], [region_label(it.case, r) for it in rows],
-            model=r, label=r, opts=opts, vocabulary=FOUR,
+            model=r, label=r, opts=opts, vocabulary=FOUR, groups=_fit_groups(rows),
         )  # fmt: skip
     return Calibration(emotions=list(FOUR), models=models, backend="anatomy", pool_weights=dict(pool_weights))
 
@@ -168,25 +192,46 @@ def fit_temperature(train: list[Item], pool_weights: dict):
     )
 
 
-def held_out_rows(items: list[Item], reader: str, scorer, unit: str) -> list[dict]:
+def held_out_rows(
+    items: list[Item], reader: str, scorer, unit: str, unfitted: dict[str, str] | None = None
+) -> list[dict | None]:
     """Each item's output row from ``reader`` fitted without the item's ``unit`` (source or group).
-    ``items`` must carry ``reader_kind(reader)`` descriptors (``with_kind``)."""
+    ``items`` must carry ``reader_kind(reader)`` descriptors (``with_kind``). A unit whose training
+    set cannot fit the reader (too few labels left, e.g. every other image a copy of one of its
+    own) gets ``None`` rows and, in ``unfitted``, the reason: no reader judges it."""
     from calibration.features import rescore
 
     if READERS[reader] is None:
         return [it.scored.row for it in items]
     temperature_only = reader == "default+T"
     rows: list[dict | None] = [None] * len(items)
-    keys = sorted({getattr(it.case, unit) for it in items})
-    for k in keys:
-        test = [i for i, it in enumerate(items) if getattr(it.case, unit) == k]
-        train = [it for it in items if getattr(it.case, unit) != k]
-        cal = (
-            fit_temperature(train, scorer.config.pool_weights)
-            if temperature_only
-            else fit_reader(train, READERS[reader], scorer.config.pool_weights)
-        )
+    for k in sorted({getattr(it.case, unit) for it in items}):
+        test, train, _ = held_out_split(items, unit, k)
+        try:
+            cal = (
+                fit_temperature(train, scorer.config.pool_weights)
+                if temperature_only
+                else fit_reader(train, READERS[reader], scorer.config.pool_weights)
+            )
+        except ValueError as e:
+            if unfitted is not None:
+                unfitted[k] = str(e)
+            continue
         for i in test:
             s = items[i].scored
             rows[i] = rescore(scorer, s, cal.apply(s.pred, FOUR)) if s.ok else s.row
-    return rows  # type: ignore[return-value]
+    return rows
+
+
+def held_out_split(items: list[Item], unit: str, key: str) -> tuple[list[int], list[Item], list[Item]]:
+    """``(test positions, train, left out)`` for judging ``unit`` (source or group) ``key``: the test
+    is its items; the training set every other item, except those showing a drawing that a test item
+    shows too (a copy of a held-out sprite in another source, or a swap made from one): fitted on it,
+    the reader would be judged on a drawing it has seen."""
+    test = [i for i, it in enumerate(items) if getattr(it.case, unit) == key]
+    seen = {d for i in test for d in items[i].drawings}
+    train, left_out = [], []
+    for it in items:
+        if getattr(it.case, unit) != key:
+            (left_out if seen.intersection(it.drawings) else train).append(it)
+    return test, train, left_out

@@ -469,3 +469,75 @@ def test_pooled_swap_auc_pairs_each_original_with_its_own_sources_swaps():
     assert (n_pos, n_neg) == (3, 5)  # B left out: no swap to compare with
     assert auc == pytest.approx((1.0 * 2 * 3 + 0.5 * 1 * 2) / (2 * 3 + 1 * 2))
     assert validity.swap_auc(items[:2], rows[:2]) == (None, 0, 0)  # originals only: nothing to tell apart
+
+
+def test_a_copy_of_a_sprite_in_another_source_never_trains_the_reader_that_judges_it(tmp_path, monkeypatch):
+    """One's own set holding the fixture's Princess twice (her RGBA files as they are, and flattened on
+    white, as a held-out set of sprites often does): the reader that judges that set is fitted on the
+    fixture without Princess, and the one that would judge the fixture has nothing left to learn from
+    (every image of the set is a copy of a fixture sprite): it is named, not run on its own drawings."""
+    from PIL import Image
+
+    from benchmarks.validity_curves import _source_datasets
+    from benchmarks.validity_data import labelled_cases
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rows = [r for r in csv.DictReader((FIXTURE / "labels.csv").open(encoding="utf-8"))
+            if r["character"] == "Princess" and r["emotion"] in FOUR]  # fmt: skip
+    with (folder / "labels.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "emotion", "character"])
+        for r in rows:
+            rgba = Image.open(FIXTURE / r["file"]).convert("RGBA")
+            rgba.save(folder / f"rgba_{r['file']}")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            white.alpha_composite(rgba)
+            white.convert("RGB").save(folder / f"white_{r['file']}")
+            w.writerows(
+                [
+                    [f"rgba_{r['file']}", r["emotion"], "Princess"],
+                    [f"white_{r['file']}", r["emotion"], "Princess"],
+                ]
+            )
+    cases = permissive_cases() + labelled_cases("mine", folder / "labels.csv")
+    scorer, items = validity.score_cases(cases, tmp_path, workers=2, progress=False)
+    fixture_princess = {d for it in items if it.case.source == "permissive" and it.case.group == "Princess"
+                        for d in it.drawings}  # fmt: skip
+    mine = [it for it in items if it.case.source == "mine"]
+    copied = {d for it in mine for d in it.drawings}
+    assert mine and copied <= fixture_princess  # each image of the set is a fixture drawing
+    assert sum(it.case.kind == "original" for it in mine) == 2 * len(set(copied)) == 2 * len(rows)
+
+    seen: list[list] = []
+    real = validity_fit.fit_reader
+
+    def spy(train, groups, pool_weights, opts=None):
+        seen.append(train)
+        return real(train, groups, pool_weights, opts)
+
+    monkeypatch.setattr(validity_fit, "fit_reader", spy)
+    unfitted: dict[str, str] = {}
+    out = validity.held_out_rows(items, "anatomy", scorer, "source", unfitted)
+    train, rest = seen  # "mine", then "permissive", which had nothing left to be fitted on
+    assert rest == []
+    assert train and not any(set(it.drawings) & copied for it in train)
+    assert {it.case.source for it in train} == {"permissive"}
+    assert sum(not set(it.drawings) & copied for it in items if it.case.source == "permissive") == len(train)
+    assert list(unfitted) == ["permissive"] and "label" in unfitted["permissive"]
+    assert all((r is None) == (it.case.source == "permissive") for it, r in zip(items, out, strict=True))
+
+    report = validity.copies_report(items, "source")
+    shows_princess = [it for it in items if it.case.source == "permissive" and set(it.drawings) & copied]
+    assert report["across"]["mine"] == {
+        "left_out": len(shows_princess),
+        "from": {"permissive": len(shows_princess)},
+    }
+    assert report["across"]["permissive"]["left_out"] == len(mine)  # originals and their swaps
+    assert report["within"] == {"mine": len(rows)}  # each sprite labelled twice
+    ds = _source_datasets(items, scorer, 2)["mine"]
+    assert len(set(ds.groups)) == len(rows) and len(ds.groups) == 2 * len(rows)
+    md = validity.markdown({"unit": "source", "tuned_on": [], "copies": report,
+                            "anatomy": {"permissive": {"n": 19, "unfitted": unfitted}}})  # fmt: skip
+    assert "| anatomy | permissive | 19 | - | no reader fitted without it" in md
+    assert f"mine {len(shows_princess)} ({len(shows_princess)} of permissive)" in md
