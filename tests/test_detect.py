@@ -8,6 +8,7 @@ box fixes are tested in ``test_animeface.py``.
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 import cv2
@@ -314,3 +315,31 @@ def test_mediapipe_detector_rebuilds_in_worker(face_landmarker_model):
     with ProcessPoolExecutor(max_workers=1) as pool:
         faces, name = pool.submit(find_faces, img, dets).result(timeout=60)
     assert name == "mediapipe" and centre_in(faces[0].box, truth["face"])
+
+
+def test_mediapipe_start_up_notices_are_held_back_and_anything_else_is_passed_on(capfd):
+    from harmony_eval.detect.mediapipe import native_notices_held_back
+
+    notices = (
+        b"WARNING: Logging before InitGoogle() is written to STDERR\n"
+        b"W0000 00:00:1796313672.212784    4664 face_landmarker_graph.cc:181] Sets FaceBlendshapesGraph "
+        b"acceleration to xnnpack by default.\n"
+        b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+    )
+    with native_notices_held_back():
+        os.write(2, notices + b"E0000 a real error from native code\n")
+    err = capfd.readouterr().err
+    assert err == "E0000 a real error from native code\n"
+    with pytest.raises(RuntimeError, match="model"), native_notices_held_back():
+        os.write(2, notices)
+        raise RuntimeError("could not read the model")
+    assert capfd.readouterr().err == notices.decode()  # when building fails, every line may matter
+
+
+def test_building_the_mediapipe_landmarker_prints_nothing(face_landmarker_model, capfd):
+    from harmony_eval.detect.mediapipe import MediaPipeDetector
+
+    img, _ = rendered(seed=0)
+    capfd.readouterr()
+    assert MediaPipeDetector(face_landmarker_model).detect(img)
+    assert capfd.readouterr().err == ""

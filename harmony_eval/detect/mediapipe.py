@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
+import sys
+import tempfile
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
@@ -25,6 +30,49 @@ from ._geometry import clip_box
 #: The landmarker reports no per-face confidence; faces it returns passed both of its thresholds
 #: (detection and presence, 0.5 each by default), so they get a fixed mid score.
 SCORE = 0.6
+
+
+#: What MediaPipe's native code prints on stderr each time a landmarker is built, in every process:
+#: glog / absl notices ("W0000 00:00:1796313672.21 4664 face_landmarker_graph.cc:181] Sets
+#: FaceBlendshapesGraph acceleration to xnnpack by default.", "... inference_feedback_manager.cc:121]
+#: Feedback manager requires a model with a single signature ...", "WARNING: Logging before
+#: InitGoogle() is written to STDERR") and TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate
+#: for CPU.". None is about the user's images; ten such lines a run buried the CLI's own output.
+NATIVE_NOTICE = re.compile(
+    r"^(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] |WARNING: Logging before InitGoogle\(\)"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate)"
+)
+
+
+@contextmanager
+def native_notices_held_back() -> Iterator[None]:
+    """Run the body with file descriptor 2 (where native code writes) sent to a temporary file, then
+    pass on every line of it except MediaPipe's start-up notices (:data:`NATIVE_NOTICE`); when the
+    body raises, every line, since the reason may be among them."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no descriptor 2 (a detached process): nothing to hold
+        yield
+        return
+    failed = False
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            with suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", "replace").splitlines(keepends=True)
+            shown = "".join(ln for ln in lines if failed or not NATIVE_NOTICE.match(ln))
+            if shown:
+                os.write(2, shown.encode("utf-8"))
 
 
 def landmark_sets() -> dict[str, list[int]]:
@@ -87,7 +135,8 @@ class MediaPipeDetector:
                 min_face_detection_confidence=self.min_confidence,
                 min_face_presence_confidence=self.min_confidence,
             )
-            self._landmarker = vision.FaceLandmarker.create_from_options(opts)
+            with native_notices_held_back():
+                self._landmarker = vision.FaceLandmarker.create_from_options(opts)
             self._sets = landmark_sets()
             # close before interpreter teardown: mediapipe's own __del__ then fails noisily
             # ("TypeError: 'NoneType' object is not callable") on its half-unloaded C bindings
