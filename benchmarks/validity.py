@@ -170,7 +170,7 @@ def run(
                 res[src]["unfitted"] = why
         out[reader] = res
     if curves:
-        out["curves"] = label_curves(items, scorer)
+        out["curves"] = label_curves(items, scorer, progress=progress)
     return out
 
 

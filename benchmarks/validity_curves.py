@@ -48,20 +48,27 @@ def suggested_order(ds, pool: list[int], sizes: list[int], seed: int = 0) -> lis
 
 
 def label_curves(
-    items: list, scorer, min_labels: int = 16, repeats: int = 5, seeds: int = 10, orders: int = 2
-) -> dict[str, dict]:
+    items: list, scorer, min_labels: int = 16, repeats: int = 5, seeds: int = 10, orders: int = 2,
+    progress: bool = False,
+) -> dict[str, dict]:  # fmt: skip
     """Within-source learning curves of the learned face reader (anatomy + crop descriptor features,
     ``--model full``: ``auto`` keeps the backend's reading until a learned one beats it, which
     flattens the curve) for every source with ``min_labels`` labelled faces and all sources pooled:
     ``repeats`` random orders and ``orders`` suggested ones (k-means seeds) on each of ``seeds``
-    fixed test splits (30 %); per split and size the mean, then means over splits."""
+    fixed test splits (30 %); per split and size the mean, then means over splits. ``progress``: a
+    bar over the splits (hundreds of fits a split on a few hundred labels)."""
+    from tqdm.auto import tqdm
+
     from calibration.curve import default_sizes, learning_curve, split
     from calibration.fit import FitOptions
 
     out: dict[str, dict] = {}
     opts = FitOptions(model="full", method="temperature")
-    for name, ds in _source_datasets(items, scorer, min_labels, faceless=True).items():
+    datasets = _source_datasets(items, scorer, min_labels, faceless=True)
+    bar = tqdm(total=seeds * len(datasets), desc="learning curves", unit="split", disable=not progress)
+    for name, ds in datasets.items():
         runs: dict[str, list[dict]] = {"random": [], "suggested": []}
+        bar.set_postfix_str(name)
         for seed in range(seeds):
             pool, _ = split(ds, 0.3, seed)
             sizes = default_sizes(len(pool), len(FOUR))
@@ -71,8 +78,10 @@ def label_curves(
                 for o in range(orders)
             ]
             runs["suggested"].append(_mean_curve(sug))
+            bar.update()
         out[name] = {how: _mean_curve(cs) for how, cs in runs.items()}
         out[name]["suggested_minus_random"] = _paired(runs["suggested"], runs["random"])
+    bar.close()
     return out
 
 

@@ -541,3 +541,23 @@ def test_a_copy_of_a_sprite_in_another_source_never_trains_the_reader_that_judge
                             "anatomy": {"permissive": {"n": 19, "unfitted": unfitted}}})  # fmt: skip
     assert "| anatomy | permissive | 19 | - | no reader fitted without it" in md
     assert f"mine {len(shows_princess)} ({len(shows_princess)} of permissive)" in md
+
+
+@pytest.mark.shared_data
+def test_each_zundamon_face_is_measured_once(shared_data, tmp_path):
+    """Random swaps of two agreeing faces that differ only in the swapped part can draw the same
+    replacement: the same layers, the same image. Counted twice, it weighed double in the swap AUC
+    and sat in two cross-validation folds of the learned readers' model choice."""
+    import hashlib
+
+    from PIL import Image
+
+    from benchmarks.dev_faces import zundamon_faces
+    from benchmarks.validity_data import zundamon_cases
+
+    root = shared_data / "dev" / "zundamon"
+    originals, swapped = zundamon_faces(root, both_regions=True)
+    assert len({z.key for z in swapped}) < len(swapped)  # the repeats this guards against exist
+    cases = zundamon_cases(root, tmp_path)
+    digests = [hashlib.sha256(np.asarray(Image.open(c.path)).tobytes()).hexdigest() for c in cases]
+    assert len(set(digests)) == len(cases) == len({z.key for z in originals + swapped})
