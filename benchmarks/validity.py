@@ -23,6 +23,11 @@ recall per class; region accuracy (``*`` = weak, against the face label), and on
 alone the eyes' and the mouth's accuracy against the sprite each came from; harmony AUC of agreeing
 faces vs region-swapped ones (no target given); ECE of the face reading. ``--curves``: learning
 curves, random vs suggested order (``benchmarks.validity_curves``).
+
+Copies of one drawing (``harmony_eval.copies``: a sprite as RGBA and on white, a JPEG of it), in one
+source or in two, are kept apart: an item showing a drawing of the unit judged never trains its
+reader (``validity_fit.held_out_split``; a unit left with nothing to learn from gets no learned
+figure, and the reason), the curves' splits keep copies on one side, and the table counts them.
 """
 
 from __future__ import annotations
