@@ -269,9 +269,10 @@ def markdown(res: dict) -> str:
             for src, f in res[reader].items()
             if "verdicts" in f
         ]
-        lines.append(
-            f"Verdicts of `{reader}` on the originals (perfect / acceptable / broken): {'; '.join(counts)}."
-        )
+        if counts:  # none where no reader could be fitted
+            lines.append(
+                f"Verdicts of `{reader}` on the originals (perfect / acceptable / broken): {'; '.join(counts)}."
+            )
     return "\n".join(lines) + "\n"
 
 

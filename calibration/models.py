@@ -379,6 +379,8 @@ def fit_scaling_model(
     from sklearn.frozen import FrozenEstimator
 
     y = np.asarray(y).astype(str)
+    if opts.method != "none" and not len(y):
+        raise ValueError(f"`{label}` labels: no labelled image to fit the {model} model's calibration")
     if opts.method == "auto":  # called directly: temperature, which keeps every emotion and the ranking
         opts = replace(opts, method="temperature")
     if opts.method in ("none", "temperature"):

@@ -118,6 +118,18 @@ def backend_readings(n=90, seed=0, informative=True):
     return named, y
 
 
+@pytest.mark.parametrize("method", ["sigmoid", "temperature", "auto"])
+def test_a_scaling_calibration_without_labels_says_so(method):
+    """No labelled image left (every training image a copy of a held-out one, or none labelled): a
+    clear error naming the label column, not an index error from inside the temperature fit."""
+    opts = FitOptions(method=method, model="scaling")
+    with pytest.raises(ValueError, match="`emotion` labels: no labelled image"):
+        fit_scaling_model([], [], model="face", label="emotion", opts=opts, vocabulary=EMOTIONS)
+    m = fit_scaling_model([], [], model="face", label="emotion", opts=FitOptions(method="none"),
+                          vocabulary=EMOTIONS)  # fmt: skip
+    assert m.calibration == {"method": "none"}  # the backend's reading as is needs no label
+
+
 @pytest.mark.parametrize("method", ["sigmoid", "temperature", "none"])
 def test_scaling_model_reproduces_sklearn_on_the_backend_reading(method):
     from sklearn.calibration import CalibratedClassifierCV

@@ -541,6 +541,10 @@ def test_a_copy_of_a_sprite_in_another_source_never_trains_the_reader_that_judge
                             "anatomy": {"permissive": {"n": 19, "unfitted": unfitted}}})  # fmt: skip
     assert "| anatomy | permissive | 19 | - | no reader fitted without it" in md
     assert f"mine {len(shows_princess)} ({len(shows_princess)} of permissive)" in md
+    assert "Verdicts of" not in md  # no reader, no verdicts to count
+    unfitted_t: dict[str, str] = {}  # the default with a temperature fitted on the other source
+    validity.held_out_rows(items, "default+T", scorer, "source", unfitted_t)
+    assert list(unfitted_t) == ["permissive"] and "no labelled image" in unfitted_t["permissive"]
 
 
 @pytest.mark.shared_data
