@@ -36,6 +36,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +189,7 @@ def copies_report(items: list[Item], unit: str) -> dict[str, dict]:
     for key in sorted({getattr(it.case, unit) for it in items}):
         _, _, left = held_out_split(items, unit, key)
         if left:
-            by: dict[str, int] = {}
-            for it in left:
-                by[it.case.source] = by.get(it.case.source, 0) + 1
+            by = Counter(it.case.source for it in left)
             across[key] = {"left_out": len(left), "from": dict(sorted(by.items()))}
     within = {}
     for src in sorted({it.case.source for it in items}):

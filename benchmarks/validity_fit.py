@@ -16,7 +16,7 @@ temperature fitted on the other sources.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class Item:
     named: dict[str, float] | None
     #: copy groups (``harmony_eval.copies``) of the drawings the image shows: one for an image, the
     #: upper face's and the donor's for a mouth swap; empty when copies were not looked for
-    drawings: tuple[int, ...] = field(default=())
+    drawings: tuple[int, ...] = ()
 
 
 def shared_mediapipe_model() -> Path | None:
