@@ -143,7 +143,10 @@ def zundamon_faces(root: Path, both_regions: bool = False) -> tuple[list[ZFace],
     Per agreeing face one swap: the eyes or the mouth (alternating) replaced by a random part of a
     clashing emotion; ``both_regions`` makes two swaps per face, one of each region. Seeded: the same
     faces every call. Happy faces keep relaxed brows and sad faces a small closed mouth (the PSD has
-    no happy brow or sad mouth layer)."""
+    no happy brow or sad mouth layer). Each face once: two agreeing faces that differ only in the
+    swapped part can draw the same replacement, and the same layers make the same image (with
+    ``both_regions``, 6 of the 30 draws; 2 of 15 without); a repeat is dropped, the draws after it
+    stay as they were."""
     z = Zundamon(root)
     by: dict[str, dict[str, list[str]]] = {r: {} for r in ("brows", "eyes", "mouth")}
     for r in by:
@@ -153,12 +156,15 @@ def zundamon_faces(root: Path, both_regions: bool = False) -> tuple[list[ZFace],
     by["mouth"]["sad"] = by["mouth"]["neutral"]
     originals: list[ZFace] = []
     swapped: list[ZFace] = []
+    seen: set[str] = set()
+    drawn = 0
     rng = np.random.default_rng(0)
     for emo in FIVE:
         combos = [(b, e, m) for b in by["brows"][emo] for e in by["eyes"][emo] for m in by["mouth"][emo]]
         for b, e, m in combos:
             originals.append(ZFace(b, e, m, emo))
-            regions = ["eyes", "mouth"] if both_regions else [["eyes", "mouth"][len(swapped) % 2]]
+            seen.add(originals[-1].key)
+            regions = ["eyes", "mouth"] if both_regions else [["eyes", "mouth"][drawn % 2]]
             for region in regions:
                 others = [
                     o
@@ -170,7 +176,11 @@ def zundamon_faces(root: Path, both_regions: bool = False) -> tuple[list[ZFace],
                 o = others[rng.integers(len(others))]
                 part = by[region][o][rng.integers(len(by[region][o]))]
                 e2, m2 = (part if region == "eyes" else e), (part if region == "mouth" else m)
-                swapped.append(ZFace(b, e2, m2, emo, region, o))
+                drawn += 1
+                face = ZFace(b, e2, m2, emo, region, o)
+                if face.key not in seen:
+                    seen.add(face.key)
+                    swapped.append(face)
     return originals, swapped
 
 

@@ -75,17 +75,13 @@ def afc_cases(root: Path) -> list[Case]:
 
 def zundamon_cases(root: Path, out_dir: Path) -> list[Case]:
     """Agreeing and region-swapped zundamon faces as full sprites (no emotion word in the names), each
-    face once: two agreeing faces that differ only in the swapped part can draw the same replacement,
-    and the same layers make the same image (6 of the 30 swaps were such repeats, counted twice)."""
+    face once (``dev_faces.zundamon_faces``)."""
     from benchmarks.anatomy_eval import Zundamon, write_zundamon_sprites
 
     # each layer's own emotion (parts.csv): a happy face keeps relaxed brows, a sad one a resting mouth
     emotion = {(r["region"], r["file"]): r["emotion"] for r in Zundamon(root).rows}
-    out, seen = [], set()
+    out = []
     for path, zf in write_zundamon_sprites(root, out_dir):
-        if zf.key in seen:
-            continue
-        seen.add(zf.key)
         regions = {r: emotion.get((r, getattr(zf, r))) for r in ("eyes", "brows", "mouth")}
         regions = {r: e for r, e in regions.items() if e in FOUR}
         kind = "swapped" if zf.swapped else "original"

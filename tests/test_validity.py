@@ -560,8 +560,12 @@ def test_each_zundamon_face_is_measured_once(shared_data, tmp_path):
     from benchmarks.validity_data import zundamon_cases
 
     root = shared_data / "dev" / "zundamon"
-    originals, swapped = zundamon_faces(root, both_regions=True)
-    assert len({z.key for z in swapped}) < len(swapped)  # the repeats this guards against exist
+    for both in (False, True):
+        originals, swapped = zundamon_faces(root, both_regions=both)
+        faces = originals + swapped
+        assert len({z.key for z in faces}) == len(faces), both
+        assert all(z.swapped for z in swapped) and len(swapped) > len(originals) // 2, both
     cases = zundamon_cases(root, tmp_path)
     digests = [hashlib.sha256(np.asarray(Image.open(c.path)).tobytes()).hexdigest() for c in cases]
-    assert len(set(digests)) == len(cases) == len({z.key for z in originals + swapped})
+    assert len(set(digests)) == len(cases) == len(faces)
+    assert {c.kind for c in cases} == {"original", "swapped"}
