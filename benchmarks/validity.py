@@ -2,7 +2,7 @@
 
     python -m benchmarks.validity [--shared ../shared/data] [--readers default,anatomy,hog,anatomy+lbp]
                                   [--json OUT.json] [--markdown OUT.md] [--curves OUT.png]
-                                  [--source NAME=labels.csv ...]
+                                  [--source NAME=labels.csv ...] [--calibrated 100 [--draws 10]]
 
 For every labelled source (``validity_data``: the bundled permissive sprites always, the dev sets of
 ``../shared/data`` when present, and each ``--source`` of your own: a labels file as ``calibrate``
@@ -22,7 +22,10 @@ source): faces found; 4-class balanced accuracy (no face = wrong) with a bootstr
 recall per class; region accuracy (``*`` = weak, against the face label), and on the swapped faces
 alone the eyes' and the mouth's accuracy against the sprite each came from; harmony AUC of agreeing
 faces vs region-swapped ones (no target given); ECE of the face reading. ``--curves``: learning
-curves, random vs suggested order (``benchmarks.validity_curves``).
+curves, random vs suggested order (``benchmarks.validity_curves``). ``--calibrated N``: within each
+source, ``calibrate`` (default options) fitted on N of its labelled images drawn at random and judged
+on all the others, as a user who labels N images of their style would see it
+(``validity_curves.calibrated_on``).
 
 Copies of one drawing (``harmony_eval.copies``: a sprite as RGBA and on white, a JPEG of it), in one
 source or in two, are kept apart: an item showing a drawing of the unit judged never trains its
@@ -42,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.validity_curves import label_curves
+from benchmarks.validity_curves import calibrated_on, label_curves
 from benchmarks.validity_data import FOUR, ROOT, collect_cases
 from benchmarks.validity_fit import (
     READERS,
@@ -139,10 +142,12 @@ def figures(items: list[Item], rows: list[dict], n_boot: int = 1000) -> dict[str
 
 def run(
     shared: Path | None, readers: list[str], workers: int = 2, n_boot: int = 1000, progress: bool = True,
-    curves: bool = False, added: dict[str, Path] | None = None,
+    curves: bool = False, added: dict[str, Path] | None = None, calibrated: list[int] | None = None,
+    draws: int = 10,
 ) -> dict:  # fmt: skip
     """Every reader's held-out figures per source and pooled: ``{reader: {source: figures}}``.
-    ``added``: more labelled sources, name -> labels file (``validity_data.labelled_cases``)."""
+    ``added``: more labelled sources, name -> labels file (``validity_data.labelled_cases``);
+    ``calibrated``: label counts for ``validity_curves.calibrated_on`` (``draws`` draws each)."""
     for reader in readers:  # before the scoring: a typo costs nothing
         if reader not in READERS:
             raise ValueError(f"--readers: unknown reader {reader!r}; choose from {list(READERS)}")
@@ -177,6 +182,9 @@ def run(
         out[reader] = res
     if curves:
         out["curves"] = label_curves(items, scorer, progress=progress)
+    if calibrated:
+        out["calibrated"] = calibrated_on(items, scorer, calibrated, draws, progress=progress)
+        out["calibrated_draws"] = draws
     return out
 
 
@@ -261,6 +269,21 @@ def markdown(res: dict) -> str:
             "Labelled copies of another labelled image of the same source (each set kept on one side of "
             f"every learning-curve split, counted once): {'; '.join(parts)}."
         )
+    cal = [(src, n, c) for src, by_n in (res.get("calibrated") or {}).items() for n, c in by_n.items()]
+    if cal:
+        parts = [
+            f"{src} {n}: {c['mean']:.2f} [{c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}] on ~{c['n_rest']:.0f} "
+            f"(default on the same: {c['default']:.2f})"
+            for src, n, c in cal
+        ]
+        lines.append(
+            f"Calibrated on N labels of the source's own style (`calibrate`'s default options; "
+            f"{res['calibrated_draws']} random draws of N labelled images, copies of one drawing on one "
+            "side), every other labelled image judged (no face = wrong), 2.5-97.5 percentile over the "
+            f"draws; where the default is in-sample, so is what `--model auto` keeps of it: {'; '.join(parts)}."
+        )
+    elif "calibrated" in res:
+        lines.append("Calibrated on N labels: no source holds N labelled images and 8 more to judge.")
     shown = [r for r in ("default", "default+T") if r in res] or [k for k in res if k in READERS][:1]
     for reader in shown:  # what a user of that reader would be told about these images
         counts = [
@@ -288,6 +311,19 @@ def _added_sources(specs: list[str]) -> dict[str, Path]:
     return out
 
 
+def _label_counts(spec: str, draws: int) -> list[int]:
+    """``--calibrated 50,100`` -> ``[50, 100]``; anything but positive whole numbers raises."""
+    try:
+        sizes = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 2:
+        raise ValueError(f"--calibrated {spec!r}: expected label counts of 2 or more, e.g. 100 or 50,100")
+    if draws < 1:
+        raise ValueError(f"--draws {draws}: expected 1 or more")
+    return sorted(set(sizes))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -304,6 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--curves", default=None, help="also draw learning curves (random vs suggested order) to this PNG"
     )
+    ap.add_argument(
+        "--calibrated",
+        default=None,
+        metavar="N[,N...]",
+        help="also measure, per source, calibrate fitted on N of its own labelled images and judged on the rest",
+    )
+    ap.add_argument("--draws", type=int, default=10, help="random draws of N labels for --calibrated")
     ap.add_argument(
         "--source",
         action="append",
@@ -322,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         readers = [r for r in a.readers.split(",") if r]
         added = _added_sources(a.source)
-        res = run(shared, readers, a.workers, a.bootstrap, not a.no_progress, bool(a.curves), added)
+        sizes = _label_counts(a.calibrated, a.draws) if a.calibrated else None
+        res = run(shared, readers, a.workers, a.bootstrap, not a.no_progress, bool(a.curves), added,
+                  sizes, a.draws)  # fmt: skip
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

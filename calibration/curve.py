@@ -62,7 +62,8 @@ def _interleaved(ds: Dataset, order: Sequence[int]) -> list[int]:
 
 def face_accuracy(ds: Dataset, train: Sequence[int], test: Sequence[int], opts: FitOptions) -> float:
     """Balanced accuracy on ``test`` of the face reader fitted on ``train`` (the backend's reading when
-    ``train`` cannot fit one: empty, or fewer than two classes with two images)."""
+    ``train`` cannot fit one: empty, or fewer than two classes with two images). A test image without
+    a face reads ``none``: wrong."""
     y = [ds.label(i, "emotion") for i in test]
     model = None
     if train:
@@ -76,12 +77,13 @@ def face_accuracy(ds: Dataset, train: Sequence[int], test: Sequence[int], opts: 
                 )  # fmt: skip
             except ValueError:
                 model = None
+    found = [i for i in test if ds.items[i].ok]
     if model is None:
-        pred = [ds.items[i].row.get("emotion") or "none" for i in test]
+        read = {i: ds.items[i].row.get("emotion") or "none" for i in found}
     else:
-        p = full_proba(model, [ds.named[i] for i in test], ds.emotions)
-        pred = [ds.emotions[k] for k in p.argmax(axis=1)]
-    return balanced_accuracy(y, pred)
+        p = full_proba(model, [ds.named[i] for i in found], ds.emotions) if found else np.zeros((0, 1))
+        read = {i: ds.emotions[k] for i, k in zip(found, p.argmax(axis=1), strict=True)}
+    return balanced_accuracy(y, [read.get(i, "none") for i in test])
 
 
 def learning_curve(

@@ -153,14 +153,18 @@ def test_the_shipped_reader_card_quotes_what_the_fixture_measures(scored_fixture
 def test_validity_command_on_the_fixture(tmp_path, capsys):
     out = tmp_path / "v.json"
     rc = validity.main(["--shared", str(tmp_path / "absent"), "--readers", "default,default+T", "--bootstrap", "50",
-                        "--workers", "1", "--no-progress", "--json", str(out)])  # fmt: skip
+                        "--workers", "1", "--no-progress", "--json", str(out), "--calibrated", "8,40", "--draws", "2"])  # fmt: skip
     assert rc == 0
     res = json.loads(out.read_text(encoding="utf-8"))
     assert res["unit"] == "group" and res["sources"] == ["permissive"]
+    cal = res["calibrated"]["permissive"]
+    assert list(cal) == ["8"]  # 40 labels and 8 more to judge: more than the fixture's 19
+    assert cal["8"]["n_train"] == 8 and cal["8"]["n_rest"] == 19 - 8 and cal["8"]["draws"] == 2
     t, d = res["default+T"]["permissive"], res["default"]["permissive"]
     assert t["ba4"] == pytest.approx(d["ba4"])  # a temperature never changes which emotion is on top
     printed = capsys.readouterr().out
     assert "| default | permissive |" in printed
+    assert f"permissive 8: {cal['8']['mean']:.2f} [" in printed
     v = d["verdicts"]
     assert sum(v.values()) == len(permissive_cases())  # every sprite gets one (no face: broken)
     assert f"permissive {v['perfect']} / {v['acceptable']} / {v['broken']}" in printed
@@ -168,6 +172,10 @@ def test_validity_command_on_the_fixture(tmp_path, capsys):
         validity.main(["--shared", str(tmp_path), "--readers", "nonsense", "--workers", "1", "--no-progress"])
         == 2
     )
+    for bad in ("--calibrated=1", "--calibrated=ten", "--draws=0"):
+        args = [bad, *(["--calibrated=8"] if "draws" in bad else [])]
+        assert validity.main(["--shared", str(tmp_path), "--workers", "1", "--no-progress", *args]) == 2
+        assert bad.split("=")[0] in capsys.readouterr().err
 
 
 def test_descriptors_see_the_mouth_shape_and_mark_missing_regions():
@@ -471,15 +479,10 @@ def test_pooled_swap_auc_pairs_each_original_with_its_own_sources_swaps():
     assert validity.swap_auc(items[:2], rows[:2]) == (None, 0, 0)  # originals only: nothing to tell apart
 
 
-def test_a_copy_of_a_sprite_in_another_source_never_trains_the_reader_that_judges_it(tmp_path, monkeypatch):
-    """One's own set holding the fixture's Princess twice (her RGBA files as they are, and flattened on
-    white, as a held-out set of sprites often does): the reader that judges that set is fitted on the
-    fixture without Princess, and the one that would judge the fixture has nothing left to learn from
-    (every image of the set is a copy of a fixture sprite): it is named, not run on its own drawings."""
+def _princess_twice(tmp_path, blank: bool = False):
+    """A labelled set of the fixture's 4-class Princess sprites, each as its RGBA file and flattened on
+    white (as held-out sprite sets come); ``blank``: and a white canvas labelled happy (no face)."""
     from PIL import Image
-
-    from benchmarks.validity_curves import _source_datasets
-    from benchmarks.validity_data import labelled_cases
 
     folder = tmp_path / "mine"
     folder.mkdir()
@@ -500,7 +503,66 @@ def test_a_copy_of_a_sprite_in_another_source_never_trains_the_reader_that_judge
                     [f"white_{r['file']}", r["emotion"], "Princess"],
                 ]
             )
-    cases = permissive_cases() + labelled_cases("mine", folder / "labels.csv")
+        if blank:
+            Image.new("RGB", (400, 400), "white").save(folder / "blank.png")
+            w.writerow(["blank.png", "happy", "nobody"])
+    return folder / "labels.csv", rows
+
+
+def test_calibrated_on_n_fits_on_whole_drawings_and_judges_every_other_image(tmp_path, monkeypatch):
+    """``--calibrated N``: each draw fits calibrate's reader on N labelled images, a sprite's two copies
+    together, and judges every other labelled image, a face not found counting wrong; the figure is
+    the mean of those draws, beside the backend's own reading of the same images."""
+    from benchmarks.validity_curves import calibrated_on
+    from benchmarks.validity_data import labelled_cases
+    from calibration import curve
+
+    labels, rows = _princess_twice(tmp_path, blank=True)
+    scorer, items = validity.score_cases(labelled_cases("mine", labels), tmp_path, workers=1, progress=False)
+    calls = []
+    real = curve.face_accuracy
+
+    def spy(ds, train, test, opts):
+        calls.append((ds, list(train), list(test), real(ds, train, test, opts)))
+        return calls[-1][3]
+
+    monkeypatch.setattr(curve, "face_accuracy", spy)
+    res = calibrated_on(items, scorer, [4], draws=3, min_rest=2)["mine"][4]
+    fitted, backend = calls[0::2], calls[1::2]
+    assert (
+        len(fitted) == 3
+        and [c[2] for c in fitted] == [c[2] for c in backend]
+        and not any(c[1] for c in backend)
+    )
+    ds = fitted[0][0]
+    blank = next(i for i, r in enumerate(ds.labels.rows) if r["file"].endswith("blank.png"))
+    assert not ds.items[blank].ok and all(ds.items[i].ok for i in range(len(ds.items)) if i != blank)
+    for _, train, rest, _ in fitted:
+        assert train and blank not in train  # a faceless image cannot teach the reader
+        assert not set(ds.groups_of(train)) & set(ds.groups_of(rest))  # no copy on both sides
+        assert len(train) + len(rest) + (blank not in rest) == len(ds.items) == 2 * len(rows) + 1
+    assert any(blank in rest for _, _, rest, _ in fitted)
+    assert res["mean"] == pytest.approx(np.mean([c[3] for c in fitted]), abs=1e-4)
+    assert res["default"] == pytest.approx(np.mean([c[3] for c in backend]), abs=1e-4)
+    assert res["ci95"][0] <= res["mean"] <= res["ci95"][1] and res["draws"] == 3
+    # the face the detectors cannot find is read "none", with or without a fitted reader
+    train = fitted[0][1]
+    one_found = next(i for i in range(len(ds.items)) if i not in train and i != blank)
+    assert real(ds, train, [blank], curve.FitOptions()) == 0.0
+    assert real(ds, [], [blank, one_found], curve.FitOptions()) <= 0.5
+
+
+def test_a_copy_of_a_sprite_in_another_source_never_trains_the_reader_that_judges_it(tmp_path, monkeypatch):
+    """One's own set holding the fixture's Princess twice (her RGBA files as they are, and flattened on
+    white, as a held-out set of sprites often does): the reader that judges that set is fitted on the
+    fixture without Princess, and the one that would judge the fixture has nothing left to learn from
+    (every image of the set is a copy of a fixture sprite): it is named, not run on its own drawings."""
+
+    from benchmarks.validity_curves import _source_datasets
+    from benchmarks.validity_data import labelled_cases
+
+    labels, rows = _princess_twice(tmp_path)
+    cases = permissive_cases() + labelled_cases("mine", labels)
     scorer, items = validity.score_cases(cases, tmp_path, workers=2, progress=False)
     fixture_princess = {d for it in items if it.case.source == "permissive" and it.case.group == "Princess"
                         for d in it.drawings}  # fmt: skip
