@@ -271,17 +271,26 @@ def markdown(res: dict) -> str:
         )
     cal = [(src, n, c) for src, by_n in (res.get("calibrated") or {}).items() for n, c in by_n.items()]
     if cal:
-        parts = [
-            f"{src} {n}: {c['mean']:.2f} [{c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}] on ~{c['n_rest']:.0f} "
-            f"(default on the same: {c['default']:.2f})"
-            for src, n, c in cal
+        lines += [
+            "",
+            f"Calibrated on N labels of the source's own style: {res['calibrated_draws']} random draws of N "
+            "labelled images (copies of one drawing drawn together), `calibrate` fitted on them and every "
+            "other labelled image judged (no face = wrong); balanced accuracy, mean [2.5-97.5 percentile "
+            "over the draws]. `auto` is calibrate's default (it keeps the backend's reading unless a learned "
+            "model beats it in cross-validation: where the default is in-sample, so is that), `full` its "
+            "`--model full`.",
+            "",
+            "| source | N | judged | default | calibrate (auto) | calibrate --model full |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
-        lines.append(
-            f"Calibrated on N labels of the source's own style (`calibrate`'s default options; "
-            f"{res['calibrated_draws']} random draws of N labelled images, copies of one drawing on one "
-            "side), every other labelled image judged (no face = wrong), 2.5-97.5 percentile over the "
-            f"draws; where the default is in-sample, so is what `--model auto` keeps of it: {'; '.join(parts)}."
-        )
+        for src, n, c in cal:
+            cells = [
+                f"{c[k]['mean']:.2f} [{c[k]['ci95'][0]:.2f}, {c[k]['ci95'][1]:.2f}]" for k in ("auto", "full")
+            ]
+            lines.append(
+                f"| {src} | {n} | {c['n_rest']:.0f} | {c['default']:.2f} | {cells[0]} | {cells[1]} |"
+            )
+        lines.append("")
     elif "calibrated" in res:
         lines.append("Calibrated on N labels: no source holds N labelled images and 8 more to judge.")
     shown = [r for r in ("default", "default+T") if r in res] or [k for k in res if k in READERS][:1]

@@ -88,22 +88,24 @@ def label_curves(
 def calibrated_on(
     items: list, scorer, sizes: list[int], draws: int = 10, min_rest: int = 8, progress: bool = False
 ) -> dict[str, dict]:
-    """What ``calibrate`` (its default options) gives a user who labels ``N`` images of their own
-    style and scores the rest: per source with ``N + min_rest`` labelled originals (and pooled), for
-    each ``N`` of ``sizes``, ``draws`` seeded draws of ``N`` labelled images (whole copy groups: a
-    sprite's copy on white never lands on the judged side), the reader fitted on those with a face
-    and judged on every other labelled image (no face = wrong), beside the backend's own reading of
-    the same rest. ``{source: {N: {"mean", "ci95" (2.5-97.5 percentile over draws), "default",
-    "n_train" / "n_rest" (means), "draws"}}}``; a size the source cannot hold is left out."""
+    """What ``calibrate`` gives a user who labels ``N`` images of their own style and scores the rest:
+    per source with ``N + min_rest`` labelled originals (and pooled), for each ``N`` of ``sizes``,
+    ``draws`` seeded draws of ``N`` labelled images (whole copy groups: a sprite's copy on white never
+    lands on the judged side), the reader fitted on those with a face and judged on every other
+    labelled image (no face = wrong): with calibrate's default options (``auto``: the backend's
+    reading is kept unless a learned model beats it in cross-validation) and with ``--model full``,
+    beside the backend's own reading of the same images. ``{source: {N: {"auto": {"mean", "ci95"},
+    "full": {...}, "default", "n_train" / "n_rest" (means), "draws"}}}``, ``ci95`` the 2.5-97.5
+    percentile over the draws; a size the source cannot hold is left out."""
     from tqdm.auto import tqdm
 
     from calibration.curve import face_accuracy
     from calibration.fit import FitOptions
 
-    opts = FitOptions()
+    options = {"auto": FitOptions(), "full": FitOptions(model="full")}
     datasets = _source_datasets(items, scorer, min(sizes) + min_rest, faceless=True)
     out: dict[str, dict] = {}
-    bar = tqdm(total=draws * len(sizes) * len(datasets), desc="calibrated on N", unit="fit",
+    bar = tqdm(total=draws * len(sizes) * len(datasets), desc="calibrated on N", unit="draw",
                disable=not progress)  # fmt: skip
     for name, ds in datasets.items():
         labelled = [i for i in range(len(ds.items)) if ds.label(i, "emotion")]
@@ -113,7 +115,8 @@ def calibrated_on(
             if n + min_rest > len(labelled):
                 bar.update(draws)
                 continue
-            acc, base, n_train, n_rest = [], [], [], []
+            acc: dict[str, list[float]] = {k: [] for k in ("default", *options)}
+            n_train, n_rest = [], []
             for seed in range(draws):
                 train, drawn = [], set()
                 for j in np.random.default_rng(seed).permutation(len(labelled)):
@@ -124,15 +127,21 @@ def calibrated_on(
                         train += [labelled[k] for k, g in enumerate(groups) if g == groups[j]]
                 rest = [i for i, g in zip(labelled, groups, strict=True) if g not in drawn]
                 fit_on = [i for i in train if ds.usable(i, "emotion")]
-                acc.append(face_accuracy(ds, fit_on, rest, opts))
-                base.append(face_accuracy(ds, [], rest, opts))
+                acc["default"].append(face_accuracy(ds, [], rest, options["auto"]))
+                for key, opts in options.items():
+                    acc[key].append(face_accuracy(ds, fit_on, rest, opts))
                 n_train.append(len(train))
                 n_rest.append(len(rest))
                 bar.update()
             out[name][n] = {
-                "mean": round(float(np.mean(acc)), 4),
-                "ci95": [round(float(np.percentile(acc, q)), 4) for q in (2.5, 97.5)],
-                "default": round(float(np.mean(base)), 4),
+                **{
+                    key: {
+                        "mean": round(float(np.mean(acc[key])), 4),
+                        "ci95": [round(float(np.percentile(acc[key], q)), 4) for q in (2.5, 97.5)],
+                    }
+                    for key in options
+                },
+                "default": round(float(np.mean(acc["default"])), 4),
                 "n_train": round(float(np.mean(n_train)), 1),
                 "n_rest": round(float(np.mean(n_rest)), 1),
                 "draws": draws,

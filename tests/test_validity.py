@@ -160,11 +160,14 @@ def test_validity_command_on_the_fixture(tmp_path, capsys):
     cal = res["calibrated"]["permissive"]
     assert list(cal) == ["8"]  # 40 labels and 8 more to judge: more than the fixture's 19
     assert cal["8"]["n_train"] == 8 and cal["8"]["n_rest"] == 19 - 8 and cal["8"]["draws"] == 2
+    assert all(
+        0 <= cal["8"][k]["ci95"][0] <= cal["8"][k]["mean"] <= cal["8"][k]["ci95"][1] for k in ("auto", "full")
+    )
     t, d = res["default+T"]["permissive"], res["default"]["permissive"]
     assert t["ba4"] == pytest.approx(d["ba4"])  # a temperature never changes which emotion is on top
     printed = capsys.readouterr().out
     assert "| default | permissive |" in printed
-    assert f"permissive 8: {cal['8']['mean']:.2f} [" in printed
+    assert f"| permissive | 8 | 11 | {cal['8']['default']:.2f} | {cal['8']['auto']['mean']:.2f} [" in printed
     v = d["verdicts"]
     assert sum(v.values()) == len(permissive_cases())  # every sprite gets one (no face: broken)
     assert f"permissive {v['perfect']} / {v['acceptable']} / {v['broken']}" in printed
@@ -523,30 +526,32 @@ def test_calibrated_on_n_fits_on_whole_drawings_and_judges_every_other_image(tmp
     real = curve.face_accuracy
 
     def spy(ds, train, test, opts):
-        calls.append((ds, list(train), list(test), real(ds, train, test, opts)))
+        calls.append((ds, list(train), list(test), real(ds, train, test, opts), opts.model))
         return calls[-1][3]
 
     monkeypatch.setattr(curve, "face_accuracy", spy)
     res = calibrated_on(items, scorer, [4], draws=3, min_rest=2)["mine"][4]
-    fitted, backend = calls[0::2], calls[1::2]
-    assert (
-        len(fitted) == 3
-        and [c[2] for c in fitted] == [c[2] for c in backend]
-        and not any(c[1] for c in backend)
-    )
-    ds = fitted[0][0]
+    backend, auto, full = calls[0::3], calls[1::3], calls[2::3]  # per draw: same judged images
+    assert len(backend) == len(auto) == len(full) == 3 and not any(c[1] for c in backend)
+    assert [c[2] for c in backend] == [c[2] for c in auto] == [c[2] for c in full]
+    assert [c[1] for c in auto] == [c[1] for c in full] and {c[4] for c in auto} | {c[4] for c in full} == {
+        "auto",
+        "full",
+    }
+    ds = auto[0][0]
     blank = next(i for i, r in enumerate(ds.labels.rows) if r["file"].endswith("blank.png"))
     assert not ds.items[blank].ok and all(ds.items[i].ok for i in range(len(ds.items)) if i != blank)
-    for _, train, rest, _ in fitted:
+    for _, train, rest, _, _ in auto:
         assert train and blank not in train  # a faceless image cannot teach the reader
         assert not set(ds.groups_of(train)) & set(ds.groups_of(rest))  # no copy on both sides
         assert len(train) + len(rest) + (blank not in rest) == len(ds.items) == 2 * len(rows) + 1
-    assert any(blank in rest for _, _, rest, _ in fitted)
-    assert res["mean"] == pytest.approx(np.mean([c[3] for c in fitted]), abs=1e-4)
-    assert res["default"] == pytest.approx(np.mean([c[3] for c in backend]), abs=1e-4)
-    assert res["ci95"][0] <= res["mean"] <= res["ci95"][1] and res["draws"] == 3
+    assert any(blank in rest for _, _, rest, _, _ in auto)
+    for key, fits in (("auto", auto), ("full", full)):
+        assert res[key]["mean"] == pytest.approx(np.mean([c[3] for c in fits]), abs=1e-4)
+        assert res[key]["ci95"][0] <= res[key]["mean"] <= res[key]["ci95"][1]
+    assert res["default"] == pytest.approx(np.mean([c[3] for c in backend]), abs=1e-4) and res["draws"] == 3
     # the face the detectors cannot find is read "none", with or without a fitted reader
-    train = fitted[0][1]
+    train = auto[0][1]
     one_found = next(i for i in range(len(ds.items)) if i not in train and i != blank)
     assert real(ds, train, [blank], curve.FitOptions()) == 0.0
     assert real(ds, [], [blank, one_found], curve.FitOptions()) <= 0.5
