@@ -158,9 +158,10 @@ def labelled_cases(name: str, labels: Path) -> list[Case]:
     NAME=LABELS``): the labels file as ``calibrate --labels`` reads it (CSV or Label Studio JSON),
     image paths relative to the file's folder. Labels other than the four emotions are dropped. The
     group (held out when there is one source only) is the CSV's ``character`` column, else the
-    image's folder. With a ``character`` column the set counts as sprites (one pose per character,
-    only the face changes): mouth-swapped copies are made between same-canvas images of one
-    character, and its swap AUC is measured."""
+    image's folder. An image with a ``character`` counts as a sprite (one pose per character, only
+    the face changes): mouth-swapped copies are made between same-canvas sprites of one character,
+    and its swap AUC is measured. A row whose ``character`` is empty is no sprite: its mouth would
+    otherwise be swapped with any same-sized image of its folder, another character's face."""
     from calibration.labels import read_labels
 
     if name in (*BUILT_IN, "pooled") or not name:
@@ -179,7 +180,7 @@ def labelled_cases(name: str, labels: Path) -> list[Case]:
         f = str(r["file"])
         regions = {k: str(r[k]) for k in ("eyes", "brows", "mouth") if r.get(k)}
         group = char or Path(f).parent.name
-        out.append(Case(f, name, group, _four(r.get("emotion")), regions, sprite=any(chars)))  # type: ignore[arg-type]
+        out.append(Case(f, name, group, _four(r.get("emotion")), regions, sprite=bool(char)))  # type: ignore[arg-type]
     return out
 
 

@@ -427,6 +427,14 @@ def test_an_added_source_is_read_from_its_labels_file(tmp_path):
     labels2, _ = _own_set(plain, character_column=False)
     cases2 = labelled_cases("mine", labels2)
     assert {c.group for c in cases2} == {"mine"} and not any(c.sprite for c in cases2)  # the folder
+    # a row without a character in a sprite set is no sprite: same-sized TV crops of many characters
+    # in one folder would otherwise have their mouths swapped with each other
+    text = labels.read_text(encoding="utf-8").splitlines()
+    text[1] = ",".join(text[1].split(",")[:2] + [""])
+    labels.write_text("\n".join(text) + "\n", encoding="utf-8")
+    cases3 = labelled_cases("mine", labels)
+    assert [c.sprite for c in cases3] == [k > 0 for k in range(len(rows))]
+    assert cases3[0].group == "mine" and {c.group for c in cases3[1:]} == {"Antonio", "Princess"}
 
 
 def test_validity_holds_out_an_added_source_like_the_built_in_ones(tmp_path, capsys):
