@@ -321,7 +321,7 @@ def _added_sources(specs: list[str]) -> dict[str, Path]:
 
 
 def _label_counts(spec: str, draws: int) -> list[int]:
-    """``--calibrated 50,100`` -> ``[50, 100]``; anything but positive whole numbers raises."""
+    """``--calibrated 50,100`` -> ``[50, 100]``; anything but whole numbers of 2 or more raises."""
     try:
         sizes = [int(v) for v in spec.split(",") if v.strip()]
     except ValueError:
