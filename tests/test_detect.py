@@ -343,3 +343,31 @@ def test_building_the_mediapipe_landmarker_prints_nothing(face_landmarker_model,
     capfd.readouterr()
     assert MediaPipeDetector(face_landmarker_model).detect(img)
     assert capfd.readouterr().err == ""
+
+
+_SLOW_EXIT = """
+import ctypes, sys
+import numpy as np
+# a library exit handler that takes longer than MediaPipe's exit watchdog allows by default (30 s);
+# registered before libmediapipe loads, so it runs after the watchdog is armed in exit()
+libc = ctypes.CDLL("libc.so.6")
+libc.__cxa_atexit(ctypes.c_void_p(ctypes.cast(libc.sleep, ctypes.c_void_p).value), ctypes.c_void_p(35), None)
+from harmony_eval.detect.mediapipe import MediaPipeDetector
+MediaPipeDetector(sys.argv[1]).detect(np.full((64, 64, 3), 255, np.uint8))
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/lib/x86_64-linux-gnu/libc.so.6"), reason="needs glibc on x86-64")
+def test_a_process_that_used_mediapipe_exits_normally_when_its_exit_is_slow(face_landmarker_model, tmp_path):
+    """libmediapipe kills a process whose exit() takes over 30 s (SIGTRAP, status 133 / 139): the
+    full test suite once ended "727 passed" and then crashed. ~36 s."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "GOOGLE_EXIT_TIMEOUT_SECONDS"}
+    run = subprocess.run([sys.executable, "-c", _SLOW_EXIT, str(face_landmarker_model)], env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert run.stdout.strip() == "done" and "exit() hanging" not in run.stderr

@@ -126,6 +126,7 @@ class MediaPipeDetector:
 
     def _get(self) -> Any:
         if self._landmarker is None:
+            allow_slow_exit()
             from mediapipe.tasks.python import BaseOptions, vision
 
             opts = vision.FaceLandmarkerOptions(
@@ -188,6 +189,20 @@ class MediaPipeDetector:
         if mouth is not None:
             parts["mouth"] = mouth
         return Face(box=box, score=SCORE, detector=self.name, parts=parts, points=pts)
+
+
+#: Seconds the process's C-level exit may take before MediaPipe's exit watchdog kills it.
+EXIT_TIMEOUT_S = 600
+
+
+def allow_slow_exit() -> None:
+    """Let a process that loaded MediaPipe finish exiting. ``libmediapipe`` arms a watchdog in
+    ``exit()`` that kills the process with SIGTRAP when the libraries' exit handlers take longer than
+    ``GOOGLE_EXIT_TIMEOUT_SECONDS`` (30 s when unset; read at exit), and Ray's or torch's handlers can:
+    the whole test suite once ended "727 passed" with exit status 139 ("exit() hanging: killing
+    process with SIGTRAP"), after every row was written. A run that did its work should not end as
+    a crash; a truly hung exit is still killed after :data:`EXIT_TIMEOUT_S`. A value already set wins."""
+    os.environ.setdefault("GOOGLE_EXIT_TIMEOUT_SECONDS", str(EXIT_TIMEOUT_S))
 
 
 def _close_ref(ref: weakref.ReferenceType) -> None:
