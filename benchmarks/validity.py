@@ -184,7 +184,6 @@ def run(
         out["curves"] = label_curves(items, scorer, progress=progress)
     if calibrated:
         out["calibrated"] = calibrated_on(items, scorer, calibrated, draws, progress=progress)
-        out["calibrated_draws"] = draws
     return out
 
 
@@ -273,7 +272,7 @@ def markdown(res: dict) -> str:
     if cal:
         lines += [
             "",
-            f"Calibrated on N labels of the source's own style: {res['calibrated_draws']} random draws of N "
+            f"Calibrated on N labels of the source's own style: {cal[0][2]['draws']} random draws of N "
             "labelled images (copies of one drawing drawn together), `calibrate` fitted on them and every "
             "other labelled image judged (no face = wrong); balanced accuracy, mean [2.5-97.5 percentile "
             "over the draws]. `auto` is calibrate's default (it keeps the backend's reading unless a learned "

@@ -110,6 +110,9 @@ def calibrated_on(
     for name, ds in datasets.items():
         labelled = [i for i in range(len(ds.items)) if ds.label(i, "emotion")]
         groups = ds.groups_of(labelled) or labelled
+        members: dict[int, list[int]] = {}  # copy group -> its labelled images
+        for i, g in zip(labelled, groups, strict=True):
+            members.setdefault(g, []).append(i)
         out[name] = {}
         for n in sizes:
             if n + min_rest > len(labelled):
@@ -124,7 +127,7 @@ def calibrated_on(
                         break
                     if groups[j] not in drawn:
                         drawn.add(groups[j])
-                        train += [labelled[k] for k, g in enumerate(groups) if g == groups[j]]
+                        train += members[groups[j]]
                 rest = [i for i, g in zip(labelled, groups, strict=True) if g not in drawn]
                 fit_on = [i for i in train if ds.usable(i, "emotion")]
                 acc["default"].append(face_accuracy(ds, [], rest, options["auto"]))
