@@ -73,6 +73,9 @@ class Fallback:
     well (each share on all four sides, after the three-sided looks; 2026-12-03): tight dialogic
     0.68 -> 0.72, tight zundamon 0.87 -> 1.00, but one more false face on noise (1 -> 2) and a new
     afc screenshot find that is not the face (found 0.91 -> 0.93, hit 0.83 -> 0.83); nothing else moved.
+    The same, keeping only a face that reaches below the frame (what a face cut at the chin does;
+    2026-12-04): the noise face is gone (1), the tight finds stay (0.72 / 1.00, all hits), but the
+    screenshot find stays too (a box at the bottom right of a TV frame, not the face): not adopted.
     """
 
     tol: int = 12
