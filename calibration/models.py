@@ -399,6 +399,7 @@ def fit_scaling_model(
 
             best = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded", options={"xatol": 1e-6})
             m.calibration = {"method": "temperature", "beta": float(np.exp(best.x))}
+            m.summary["calibration"] = _HOW["temperature"]  # the report says what was fitted
         return m
     classes = sorted(set(y.tolist()))
     X, names = scaling_inputs(named, classes, model)

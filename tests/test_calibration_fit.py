@@ -152,6 +152,11 @@ def test_scaling_model_reproduces_sklearn_on_the_backend_reading(method):
     np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), rtol=0, atol=atol)
     if method == "temperature":  # one temperature never changes which emotion is on top
         assert (m.predict_proba(X).argmax(1) == X.argmax(1)).all()
+    # what the report prints: a fitted temperature is not "kept as is" (it said so before)
+    assert m.summary["calibration"] == {
+        "none": "kept as is", "temperature": "one temperature fitted on all images",
+        "sigmoid": "a sigmoid per class fitted on all images",
+    }[method]  # fmt: skip
 
 
 def test_auto_keeps_the_backend_reading_when_the_rest_is_noise():
