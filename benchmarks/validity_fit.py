@@ -65,7 +65,6 @@ def score_cases(
     """Score every case with the uncalibrated anatomy pipeline (no targets), then add mouth-swapped
     copies of the sprite sources (boxes from this detection) and score those too."""
     from calibration.features import score_images
-    from harmony_eval.calibrated import prediction_features
 
     mp = shared_mediapipe_model()
     opts: dict[str, Any] = {"mediapipe_model": str(mp)} if mp else {}
@@ -85,10 +84,9 @@ def score_cases(
             **opts,
         )
         cases, scored = cases + swaps, scored + more
-    pw = scorer.config.pool_weights
     drawings = _drawings(cases, scored)
     items = [
-        Item(c, s, prediction_features(s.pred, FOUR, pw) if s.ok else None, d)
+        Item(c, s, scorer.reading_features(s.pred) if s.ok else None, d)
         for c, s, d in zip(cases, scored, drawings, strict=True)
     ]
     return scorer, items
@@ -108,7 +106,6 @@ def _drawings(cases: list[Case], scored: list) -> list[tuple[int, ...]]:
 def with_kind(items: list[Item], kind: str, scorer) -> list[Item]:
     """``items`` whose crop descriptors are of ``kind`` instead of the pipeline's: each image is
     loaded again as the pipeline loads it and described on the boxes that detection found."""
-    from harmony_eval.calibrated import prediction_features
     from harmony_eval.descriptors import descriptor_names, region_descriptors
     from harmony_eval.imageio import load_image
 
@@ -128,7 +125,7 @@ def with_kind(items: list[Item], kind: str, scorer) -> list[Item]:
             features={**s.pred.features, **feats},
             feature_names={**s.pred.feature_names, **{g: names[g] for g in feats}},
         )
-        named = prediction_features(pred, FOUR, scorer.config.pool_weights)
+        named = scorer.reading_features(pred)
         out.append(replace(it, scored=replace(s, pred=pred), named=named))
     return out
 
@@ -150,12 +147,11 @@ def _fit_groups(rows: list[Item]) -> list[int] | None:
     return [it.drawings[0] if len(it.drawings) == 1 else -1 - j for j, it in enumerate(rows)]
 
 
-def fit_reader(train: list[Item], groups: tuple[str, ...], pool_weights: dict, opts=None):
+def fit_reader(train: list[Item], groups: tuple[str, ...], scorer, opts=None):
     """A ``Calibration`` with a face model and region models fitted on ``train`` (originals and swaps
     with labels), reading only ``groups``: what ``harmony-eval calibrate`` fits from these labels
     (copies of one drawing kept in one fold of its model choice, as calibrate keeps them)."""
     from calibration.fit import FitOptions, fit_model
-    from harmony_eval.calibrated import Calibration
 
     opts = opts or FitOptions(model="full", method="temperature")
     models = {}
@@ -172,24 +168,33 @@ def fit_reader(train: list[Item], groups: tuple[str, ...], pool_weights: dict, o
             [_select(it.named, groups) for it in rows], [region_label(it.case, r) for it in rows],
             model=r, label=r, opts=opts, vocabulary=FOUR, groups=_fit_groups(rows),
         )  # fmt: skip
-    return Calibration(emotions=list(FOUR), models=models, backend="anatomy", pool_weights=dict(pool_weights))
+    return _calibration(models, scorer)
 
 
-def fit_temperature(train: list[Item], pool_weights: dict):
+def fit_temperature(train: list[Item], scorer):
     """The default reader with one temperature on its whole-face reading, fitted on ``train``'s face
     labels (``fit_scaling_model``, as ``calibrate --model scaling --method temperature``): it never
     changes which emotion is on top, only how sure the reading claims to be."""
     from calibration.fit import FitOptions, fit_scaling_model
-    from harmony_eval.calibrated import Calibration
 
     face = [it for it in train if it.named and it.case.label and it.case.kind == "original"]
     m = fit_scaling_model(
         [it.named for it in face], [it.case.label for it in face], model="face", label="emotion",
         opts=FitOptions(model="scaling", method="temperature"), vocabulary=FOUR,
     )  # fmt: skip
+    return _calibration({"face": m}, scorer)
+
+
+def _calibration(models: dict, scorer):
+    """``models`` as a calibration of ``scorer``'s uncalibrated reader (its pool weights and
+    holistic temperature: the ``pooled:logp_*`` features the models were fitted on)."""
+    from harmony_eval.calibrated import Calibration
+    from harmony_eval.pipeline import holistic_temperature
+
     return Calibration(
-        emotions=list(FOUR), models={"face": m}, backend="anatomy", pool_weights=dict(pool_weights)
-    )
+        emotions=list(FOUR), models=models, backend=scorer.backend_name,
+        pool_weights=dict(scorer.config.pool_weights), holistic_temperature=holistic_temperature(scorer.backend_name),
+    )  # fmt: skip
 
 
 def held_out_rows(
@@ -209,9 +214,9 @@ def held_out_rows(
         test, train, _ = held_out_split(items, unit, k)
         try:
             cal = (
-                fit_temperature(train, scorer.config.pool_weights)
+                fit_temperature(train, scorer)
                 if temperature_only
-                else fit_reader(train, READERS[reader], scorer.config.pool_weights)
+                else fit_reader(train, READERS[reader], scorer)
             )
         except ValueError as e:
             if unfitted is not None:

@@ -153,7 +153,6 @@ def run_suggest(
     ones a reader fitted on the labels so far is least sure of; not shown to beat random order),
     as a labels CSV ready to fill in. Images already in ``labels`` are skipped (and count as covered);
     their face labels fit the reader whose uncertainty ranks the rest (no labels: diversity only)."""
-    from harmony_eval.calibrated import prediction_features
     from harmony_eval.resources import resolve_emotions
 
     from .copies import copy_groups
@@ -173,8 +172,7 @@ def run_suggest(
         done = {str(Path(str(r["file"])).resolve()) for r in lab.rows}
         face_labels = {str(Path(str(r["file"])).resolve()): r.get("emotion") for r in lab.rows}
     scorer, items = _score(files, vocab, backend, detectors, workers, progress, options)
-    pw = scorer.config.pool_weights
-    named = [prediction_features(s.pred, vocab, pw) if s.ok else None for s in items]
+    named = [scorer.reading_features(s.pred) if s.ok else None for s in items]
     labelled = [i for i, f in enumerate(files) if str(Path(f).resolve()) in done]
     # one image of each set of copies (an RGBA sprite and its copy on white): a second copy teaches
     # nothing, and a copy of a labelled image is labelled already: neither is a candidate

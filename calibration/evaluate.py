@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from harmony_eval.calibrated import Calibration, RegionModel, prediction_features
-from harmony_eval.pipeline import Scorer
+from harmony_eval.calibrated import Calibration, RegionModel
+from harmony_eval.pipeline import Scorer, holistic_temperature
 
 from .features import Scored, rescore
 from .fit import TARGET_MODEL, FitOptions, fit_model, full_proba
@@ -45,10 +45,7 @@ class Dataset:
     groups: list[int] | None = None
 
     def __post_init__(self) -> None:
-        pool_weights = self.scorer.config.pool_weights
-        self.named = [
-            prediction_features(s.pred, self.emotions, pool_weights) if s.ok else None for s in self.items
-        ]
+        self.named = [self.scorer.reading_features(s.pred) if s.ok else None for s in self.items]
         if "emotion" in self.labels.targets:
             self.weak = tuple(t for t in ("eyes", "brows", "mouth") if t not in self.labels.targets)
 
@@ -108,6 +105,7 @@ def build_calibration(ds: Dataset, idx: list[int], opts: FitOptions, strict: boo
     cal = Calibration(
         emotions=list(ds.emotions), models=models, backend=ds.scorer.backend_name, versions=_versions(),
         pool_weights=dict(ds.scorer.config.pool_weights),
+        holistic_temperature=holistic_temperature(ds.scorer.backend_name),
         training={"created_by": "harmony-eval calibrate", "labels": ds.labels.source, "n_images": len(idx)},
     )  # fmt: skip
     if "verdict" in ds.labels.targets:

@@ -22,7 +22,7 @@ emotion a model has no class for (a fit leaves out classes of fewer than 2 label
 backend's reading (``model_proba``).
 
 File: JSON, ``{"format": "harmony_eval.calibration", "version": 1, "emotions": [...], "backend": ...,
-"models": {region: LinearModel.to_dict()}, "verdict_thresholds": {...}, "versions": {...}, "training": {...}}``.
+"pool_weights": {...}, "holistic_temperature": ..., "models": {region: LinearModel.to_dict()}, "verdict_thresholds": {...}, "versions": {...}, "training": {...}}``.
 Floats are written with ``repr`` precision, so save -> load -> save is byte-identical. No pickle.
 """
 
@@ -46,17 +46,23 @@ _LOGP_FLOOR = 1e-4  # same floor as agreement.pool: a 0 from a backend must not 
 
 
 def prediction_features(
-    pred: RegionPrediction, emotions: list[str], pool_weights: dict[str, float] | None = None
+    pred: RegionPrediction,
+    emotions: list[str],
+    pool_weights: dict[str, float] | None = None,
+    temperature: float = 1.0,
 ) -> dict[str, float]:
     """Every named scalar a calibrated model may read from one backend prediction. With
     ``pool_weights`` also ``pooled:logp_<emotion>``: the log of the pipeline's holistic reading
-    (``agreement.pool`` of eyes, brows, mouth, face), i.e. the uncalibrated tool's ``probs``."""
+    (``agreement.pool`` of eyes, brows, mouth, face, tempered by the reader's ``temperature``,
+    ``pipeline.holistic_temperature``), i.e. the uncalibrated tool's ``probs``: a face model that
+    keeps the backend's reading as is gives back exactly what an uncalibrated run prints."""
     out: dict[str, float] = {}
     if pool_weights:
-        from .agreement import as_vector, pool
+        from .agreement import as_vector, pool, temper
 
         readings = {r: as_vector(p, emotions) if p else None for r, p in pred.probs.items()}
         pooled = pool({r: readings.get(r) for r in ("eyes", "brows", "mouth", "face")}, pool_weights)
+        pooled = temper(pooled, temperature)
         if pooled is not None:
             for e, v in zip(emotions, pooled, strict=True):
                 out[f"pooled:logp_{e}"] = math.log(max(float(v), _LOGP_FLOOR))
@@ -123,6 +129,9 @@ class Calibration:
     verdict_thresholds: dict[str, Any] = field(default_factory=dict)
     backend: str = ""
     pool_weights: dict[str, float] = field(default_factory=dict)  # for the pooled:logp_* features
+    #: the reader's holistic temperature the pooled:logp_* features were made with (files written
+    #: before it was recorded were fitted on the untempered reading: 1.0)
+    holistic_temperature: float = 1.0
     versions: dict[str, str] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     source: str = ""
@@ -179,7 +188,7 @@ class Calibration:
                 f"scoring uses {list(emotions)}; score with --emotions {','.join(self.emotions)} or refit"
             )
         self.check_features(pred)
-        named = prediction_features(pred, list(emotions), self.pool_weights)
+        named = prediction_features(pred, list(emotions), self.pool_weights, self.holistic_temperature)
         probs = dict(pred.probs)
         for region, m in self.models.items():
             if region != "face" and pred.probs.get(region) is None:
@@ -196,6 +205,7 @@ class Calibration:
             "emotions": list(self.emotions),
             "backend": self.backend,
             "pool_weights": self.pool_weights,
+            "holistic_temperature": self.holistic_temperature,
             "models": {r: m.to_dict() for r, m in self.models.items()},
             "verdict_thresholds": self.verdict_thresholds,
             "versions": self.versions,
@@ -221,9 +231,12 @@ class Calibration:
         models = models_from_dict(d.get("models", {}), where, _FIX)
         thresholds = d.get("verdict_thresholds") or {}
         _check_thresholds(thresholds, where)
+        t = d.get("holistic_temperature", 1.0)
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"{where}: holistic_temperature {t!r} is not a positive number; {_FIX}")
         return cls(
             list(d["emotions"]), models, thresholds, d.get("backend", ""), d.get("pool_weights") or {},
-            d.get("versions", {}), d.get("training", {}), source,
+            float(t), d.get("versions", {}), d.get("training", {}), source,
         )  # fmt: skip
 
     @classmethod

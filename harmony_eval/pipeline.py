@@ -192,6 +192,15 @@ class Scorer:
             self._measure = MeasureStage(root, params=self.settings.params)
         return self._measure
 
+    def reading_features(self, pred: RegionPrediction) -> dict[str, float]:
+        """``pred``'s named features for calibrated models (``calibrated.prediction_features``), its
+        ``pooled:logp_*`` made as this scorer's uncalibrated run makes its ``probs``: the pool
+        weights and the reader's holistic temperature (``holistic_temperature``)."""
+        from .calibrated import prediction_features
+
+        t = holistic_temperature(self.backend_name)
+        return prediction_features(pred, self.emotions, self.config.pool_weights, t)
+
     @property
     def batch_in_worker(self) -> bool:
         """Whether the backend is cheap per image (run it inside worker processes)."""
@@ -302,10 +311,14 @@ class Scorer:
             and vec.get("face") is not None
         ):
             holistic = vec["face"]  # a calibrated whole-face model is the holistic reading as fitted
-        elif self._calibration is None:
-            # the uncalibrated reader's own temperature (config/readers.json, fitted on art it was
-            # never tuned on): on unseen art it must not claim more confidence than it has
-            holistic = agreement.temper(holistic, holistic_temperature(self.backend_name))
+        else:
+            # the reader's own temperature (config/readers.json, fitted on art it was never tuned
+            # on): on unseen art it must not claim more confidence than it has. A calibration
+            # without a face model keeps the one its file was fitted with (as calibrate's
+            # ``pooled:logp_*`` features do), so models kept as is change nothing.
+            cal = self._calibration
+            t = holistic_temperature(self.backend_name) if cal is None else cal.holistic_temperature
+            holistic = agreement.temper(holistic, t)
         tidx = e.index(prep.target) if prep.target in e else None
         scores = agreement.agreement_scores(readings, holistic, self.compat, self.config.pool_weights, tidx)
         harmony = agreement.harmony(scores, self.config.harmony_weights)

@@ -96,3 +96,52 @@ def test_unknown_labels_exit_2_with_the_vocabulary(labelled, tmp_path, capsys):
     assert main([*argv, "--backend", "anatomy", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "emotion=joyful" in err and "neutral" in err and "--ignore-unknown" in err
+
+
+@pytest.mark.slow
+def test_a_calibration_that_keeps_the_readings_changes_no_output(labelled, tmp_path):
+    """Every model fitted as the backend's reading unchanged (``--model scaling --method none``):
+    scoring with that file must print what the uncalibrated run prints. The whole-face model reads
+    the pooled reading, which an uncalibrated run tempers with its reader's holistic temperature
+    (config/readers.json); fitted on the untempered one, it sharpened every face's probabilities
+    (here by up to 0.02; on the bundled sprites up to 0.07, harmony up to 0.02)."""
+    import harmony_eval
+    from harmony_eval.pipeline import holistic_temperature
+
+    assert holistic_temperature("anatomy") != 1.0  # else this test could not tell the two apart
+    with open(labelled / "labels.csv", newline="", encoding="utf-8") as f:
+        rows = [{"file": r["file"], "emotion": r["emotion"]} for r in csv.DictReader(f) if r["emotion"]]
+    labels = tmp_path / "faces.csv"
+    with open(labels, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["file", "emotion"])
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "cal"
+    argv = ["calibrate", "--images", str(labelled), "--labels", str(labels), "--out", str(out)]
+    rc = main([*argv, "--model", "scaling", "--method", "none", "--backend", "anatomy", "--no-progress",
+               "--no-curve", "--bootstrap", "10"])  # fmt: skip
+    assert rc == 0
+    cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
+    assert "face" in cal["models"] and cal["holistic_temperature"] == holistic_temperature("anatomy")
+
+    plain = harmony_eval.score(str(labelled), backend="anatomy").set_index("path")
+    kept = harmony_eval.score(str(labelled), backend="anatomy", calibration=str(out)).set_index("path")
+    ok = plain.index[plain["status"] == "ok"]
+    assert len(ok) >= 20
+    for p in ok:
+        for e, v in plain.at[p, "probs"].items():
+            assert kept.at[p, "probs"][e] == pytest.approx(v, abs=2e-4), (p, e)
+        assert kept.at[p, "harmony"] == pytest.approx(plain.at[p, "harmony"], abs=2e-4), p
+    assert kept.loc[ok, "verdict"].tolist() == plain.loc[ok, "verdict"].tolist()
+
+
+def test_a_calibration_file_with_a_bad_holistic_temperature_is_refused(tmp_path):
+    from harmony_eval.calibrated import Calibration
+
+    d = Calibration(EMOTIONS, {}, backend="anatomy").to_dict()
+    assert d["holistic_temperature"] == 1.0  # files before it was recorded: the untempered reading
+    del d["holistic_temperature"]
+    assert Calibration.from_dict(d).holistic_temperature == 1.0
+    for bad in (0, -1.0, "0.85", True):
+        with pytest.raises(ValueError, match="holistic_temperature"):
+            Calibration.from_dict({**d, "holistic_temperature": bad}, "c.json")

@@ -85,9 +85,9 @@ def test_held_out_fits_never_see_the_held_out_character(scored_fixture, monkeypa
     seen: list[set[str]] = []
     real = validity_fit.fit_reader
 
-    def spy(train, groups, pool_weights, opts=None):
+    def spy(train, groups, scorer, opts=None):
         seen.append({it.case.group for it in train})
-        return real(train, groups, pool_weights, opts)
+        return real(train, groups, scorer, opts)
 
     monkeypatch.setattr(validity_fit, "fit_reader", spy)
     rows = validity.held_out_rows(items, "anatomy", scorer, "group")
@@ -587,9 +587,9 @@ def test_a_copy_of_a_sprite_in_another_source_never_trains_the_reader_that_judge
     seen: list[list] = []
     real = validity_fit.fit_reader
 
-    def spy(train, groups, pool_weights, opts=None):
+    def spy(train, groups, scorer, opts=None):
         seen.append(train)
-        return real(train, groups, pool_weights, opts)
+        return real(train, groups, scorer, opts)
 
     monkeypatch.setattr(validity_fit, "fit_reader", spy)
     unfitted: dict[str, str] = {}
