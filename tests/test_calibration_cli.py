@@ -39,7 +39,7 @@ def labelled(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_calibrate_end_to_end_then_score_with_it(labelled, tmp_path):
+def test_calibrate_end_to_end_then_score_with_it(labelled, tmp_path, capsys):
     out = tmp_path / "cal"
     argv = [
         "calibrate",
@@ -52,6 +52,7 @@ def test_calibrate_end_to_end_then_score_with_it(labelled, tmp_path):
     ]
     rc = main([*argv, "--cv", "3", "--backend", "anatomy", "--bootstrap", "100", "--no-progress"])
     assert rc == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
     for name in ("calibration.json", "report.md", "report.html", "report.json"):
         assert (out / name).is_file(), name
     assert list((out / "plots").glob("confusion_*.png")) and list((out / "plots").glob("reliability_*.png"))
@@ -62,6 +63,12 @@ def test_calibrate_end_to_end_then_score_with_it(labelled, tmp_path):
             lo, hi = rep[target]["ci95"][k]
             assert lo <= rep[target][k] <= hi, (target, k)
     assert rep["face"]["n"] == 20 and rep["mouth"]["n"] >= 20  # the 4 mismatches have no face label
+    # the last line says how each figure was measured and on how many faces, with its interval
+    assert last.startswith("24 labelled images; balanced accuracy out of sample (3-fold cross-validation")
+    lo, hi = rep["face"]["ci95"]["balanced_accuracy"]
+    assert f"face {rep['face']['balanced_accuracy']:.2f} [{lo:.2f}, {hi:.2f}] (n=20)" in last
+    assert f"(n={rep['mouth']['n']})" in last and "verdict 0.33" in last
+    assert "--cv 5 judges" not in last  # cross-validated already
     assert (
         rep["face"]["ece_after"] is not None and rep["verdict"]["ece_after"] is None
     )  # a verdict is no probability
@@ -99,7 +106,7 @@ def test_unknown_labels_exit_2_with_the_vocabulary(labelled, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_calibration_that_keeps_the_readings_changes_no_output(labelled, tmp_path):
+def test_a_calibration_that_keeps_the_readings_changes_no_output(labelled, tmp_path, capsys):
     """Every model fitted as the backend's reading unchanged (``--model scaling --method none``):
     scoring with that file must print what the uncalibrated run prints. The whole-face model reads
     the pooled reading, which an uncalibrated run tempers with its reader's holistic temperature
@@ -121,6 +128,8 @@ def test_a_calibration_that_keeps_the_readings_changes_no_output(labelled, tmp_p
     rc = main([*argv, "--model", "scaling", "--method", "none", "--backend", "anatomy", "--no-progress",
                "--no-curve", "--bootstrap", "10"])  # fmt: skip
     assert rc == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # 5 of 20 faces judged: says so
+    assert "(a 25% hold-out" in last and "(n=5)" in last and "--cv 5 judges every labelled image" in last
     cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
     assert "face" in cal["models"] and cal["holistic_temperature"] == holistic_temperature("anatomy")
 
