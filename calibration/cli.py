@@ -69,7 +69,7 @@ def run_calibration(
     if bootstrap < 0:
         raise ValueError(f"--bootstrap {bootstrap}: expected 0 (no intervals) or more resamples")
     vocab = resolve_emotions(emotions)
-    lab = read_labels(labels, images, vocab, ignore_unknown)
+    lab = read_labels(labels, labels_root(images), vocab, ignore_unknown)
     files = [str(r["file"]) for r in lab.rows]
     scorer, items = _score(files, vocab, backend, detectors, workers, progress, options)
     groups = copy_groups(items, progress=progress)
@@ -133,6 +133,13 @@ def suggest_files(images: str | Path) -> tuple[list[str], Path]:
     if not root.exists():
         raise FileNotFoundError(f"--images {root}: no such folder")
     return [str(p) for p in list_images([root])], root
+
+
+def labels_root(images: str | Path) -> Path:
+    """The folder a labels file's relative paths are read from: ``--images`` itself, or for a scored
+    run the folder its images share (what ``--suggest`` writes them relative to; ``calibrate --images
+    RUN --labels RUN_SUGGESTED.csv`` found none of them before)."""
+    return suggest_files(images)[1] if (Path(images) / "results.jsonl").is_file() else Path(images)
 
 
 def run_suggest(

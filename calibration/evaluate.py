@@ -108,8 +108,8 @@ def build_calibration(ds: Dataset, idx: list[int], opts: FitOptions, strict: boo
         holistic_temperature=holistic_temperature(ds.scorer.backend_name),
         training={"created_by": "harmony-eval calibrate", "labels": ds.labels.source, "n_images": len(idx)},
     )  # fmt: skip
-    if "verdict" in ds.labels.targets:
-        rows = [i for i in idx if ds.usable(i, "verdict")]
+    rows = [i for i in idx if ds.usable(i, "verdict")] if "verdict" in ds.labels.targets else []
+    if rows:  # a fold without a verdict label keeps the configured thresholds
         scored = calibrated_rows(ds, cal, rows, with_thresholds=False)
         cal.verdict_thresholds = fit_verdict_thresholds(
             scored, [ds.label(i, "verdict") for i in rows], ds.scorer.config

@@ -117,9 +117,16 @@ def read_labels(
     if not img_dir.is_dir():
         raise FileNotFoundError(f"--images {img_dir}: folder not found")
     raw = _read_label_studio(p) if p.suffix.lower() == ".json" else _read_csv(p)
-    targets = [t for t in TARGETS if any(t in r for r in raw)]
+    # a column counts once something is written in it: ``--suggest`` writes every label column,
+    # and an empty one is no target (an empty `mouth` column would shut out the face labels' weak
+    # labels for the mouth; an empty `verdict` one crashed the verdict thresholds' fit)
+    targets = [t for t in TARGETS if any(_norm(r.get(t)) is not None for r in raw)]
     if not targets:
-        raise ValueError(f"--labels {p}: no label column; expected at least one of {list(TARGETS)}")
+        present = [t for t in TARGETS if any(t in r for r in raw)]
+        raise ValueError(
+            f"--labels {p}: " + (f"the label column(s) {present} are empty; fill in at least one label"
+            if present else f"no label column; expected at least one of {list(TARGETS)}")
+        )  # fmt: skip
     vocab = {t: (list(VERDICTS) if t == "verdict" else list(emotions)) for t in targets}
 
     rows, dropped, unknown, missing, seen, dups = [], [], [], [], {}, []
@@ -159,7 +166,7 @@ def read_labels(
         problems.append(
             f"{len(missing)} labelled file(s) not found under --images {img_dir}: "
             + ", ".join(f"line {ln} {n!r}" for ln, n in missing[:_SHOW])
-            + " (paths are relative to --images)"
+            + " (paths are relative to --images; for a scored run, to the folder its images share)"
         )
     if dups:
         problems.append(

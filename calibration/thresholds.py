@@ -31,7 +31,7 @@ def _verdict_parts(rows: Sequence[dict[str, Any]], config) -> tuple[np.ndarray, 
         forced.append(v == "broken")
         eligible.append(v == "perfect")
         h.append(float(harmony))
-    return np.array(forced), np.array(eligible), np.array(h)
+    return np.array(forced, dtype=bool), np.array(eligible, dtype=bool), np.array(h, dtype=float)
 
 
 def verdicts_for(

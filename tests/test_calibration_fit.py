@@ -303,3 +303,13 @@ def test_a_feature_that_barely_varied_in_training_does_not_decide_a_new_face():
     assert [m.classes[i] for i in m.predict_proba(new).argmax(axis=1)] == EMOTIONS
     # a column that varies as much as its size keeps its own spread
     assert m.scale[0] == pytest.approx(signal[:, 0].std())
+
+
+def test_verdict_parts_of_no_row_are_empty_not_a_type_error():
+    """A fold with no verdict-labelled image: no rows give empty flag arrays (they were float, and
+    ``forced | (h < broken)`` raised a TypeError from inside calibrate)."""
+    from calibration.thresholds import _verdict_parts
+
+    parts = _verdict_parts([], VerdictConfig.load())
+    assert [p.dtype.kind for p in parts] == ["b", "b", "f"]
+    assert verdicts_for(parts, 0.7, 0.4).tolist() == []

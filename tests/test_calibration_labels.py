@@ -36,6 +36,16 @@ def test_csv_with_extra_columns_and_region_labels(tmp_path, images):
     assert lab.rows[1]["file"] == str((images / "sub" / "c.png").resolve())
 
 
+def test_an_empty_column_is_no_target(tmp_path, images):
+    """``--suggest`` writes every label column; one left empty is not labelled: the face labels
+    still stand for the regions (weak labels), and no verdict model is fitted on nothing."""
+    p = write(tmp_path, "file,emotion,eyes,brows,mouth,verdict,rank\na.png,happy,,,,,1\nb.png,sad,,,,,2\n")
+    assert read_labels(p, images, VOCAB).targets == ["emotion"]
+    p = write(tmp_path, "file,emotion,mouth\na.png,,\nb.png,,\n")
+    with pytest.raises(ValueError, match=r"label column\(s\) \['emotion', 'mouth'\] are empty"):
+        read_labels(p, images, VOCAB)
+
+
 def test_unknown_labels_listed_with_the_vocabulary(tmp_path, images):
     p = write(tmp_path, "file,emotion\na.png,other\nb.png,happy\nsub/c.png,surprised\n")
     with pytest.raises(ValueError) as e:

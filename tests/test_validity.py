@@ -391,6 +391,41 @@ def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
     )
 
 
+@pytest.mark.slow
+def test_suggest_from_a_scored_run_then_calibrate_as_its_message_says(tmp_path, capsys):
+    """``--images RUN``: the suggested files are written relative to the run's image folder, and the
+    command the message prints (``calibrate --images RUN --labels suggested.csv``) reads them there;
+    it found none of them before."""
+    from harmony_eval.cli import main
+    from harmony_eval.testing.render import render_face
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i, e in enumerate(FOUR * 3):
+        render_face(e, e, e, size=256, seed=i).save(imgs / f"{e}_{i}.png")
+    run, out = tmp_path / "run", tmp_path / "s"
+    assert main(["score", str(imgs), "--out", str(run), "--backend", "anatomy", "--no-progress"]) == 0
+    common = ["--out", str(out), "--backend", "anatomy", "--no-progress"]
+    assert main(["calibrate", "--images", str(run), "--suggest", "8", *common]) == 0
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    path = out / "suggested.csv"
+    assert f"--images {run} --labels {path}" in said
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(rows) == 8 and all((imgs / r["file"]).is_file() for r in rows)
+    for r in rows:  # the person fills in the emotion column: each drawing's own expression
+        r["emotion"] = r["file"].split("_")[0]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["calibrate", "--images", str(run), "--labels", str(path), *common, "--no-curve"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("8 labelled images;")
+    cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
+    # its empty eyes / brows / mouth / verdict columns are no labels: the face labels stand in
+    assert set(cal["models"]) == {"face", "eyes", "brows", "mouth"} and not cal["verdict_thresholds"]
+    assert all("weak_labels" in cal["models"][r]["summary"] for r in ("eyes", "brows", "mouth"))
+
+
 def test_case_defaults():
     c = Case("x.png", "s", "g", "happy")
     assert c.kind == "original" and c.regions == {}
