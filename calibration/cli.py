@@ -5,6 +5,7 @@ Registered by ``harmony_eval.cli`` (``WORKFLOW_COMMANDS``); also callable as ``r
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from pathlib import Path
@@ -174,8 +175,10 @@ def run_suggest(
         raise ValueError(f"--images {images}: no images found to suggest from")
     done: set[str] = set()
     face_labels: dict[str, str | None] = {}
+    given: list[dict] = []  # the labels so far: carried into the new file, above the suggestions
     if labels is not None:
         lab = read_labels(labels, root, vocab, ignore_unknown=True)
+        given = lab.rows
         done = {str(Path(str(r["file"])).resolve()) for r in lab.rows}
         face_labels = {str(Path(str(r["file"])).resolve()): r.get("emotion") for r in lab.rows}
     scorer, items = _score(files, vocab, backend, detectors, workers, progress, options)
@@ -195,7 +198,9 @@ def run_suggest(
         labels=[face_labels.get(str(Path(files[i]).resolve())) for i in labelled], emotions=vocab,
         exclude=copies,
     )  # fmt: skip
-    return write_suggestions(Path(out) / "suggested.csv", files, [s.row for s in items], order, root)
+    return write_suggestions(
+        Path(out) / "suggested.csv", files, [s.row for s in items], order, root, labelled=given
+    )
 
 
 def calibrate(
@@ -295,15 +300,21 @@ def calibrate(
         options["params"] = cli_overrides(param, param_file)
     dets = detectors.split(",") if detectors else None
     if suggest is not None:
+        replaced = (Path(out) / "suggested.csv").is_file()  # kept as suggested.prev.csv
         path = run_suggest(
             images, out, suggest, labels=labels, backend=backend, emotions=emotions, workers=workers,
             detectors=dets, progress=progress and sys.stderr.isatty(), **options,
         )  # fmt: skip
+        with path.open(newline="", encoding="utf-8") as f:
+            ranks = [r["rank"] for r in csv.DictReader(f)]
+        kept = ranks.count("")
         typer.echo(
-            f"Suggested {len(path.read_text(encoding='utf-8').splitlines()) - 1} image(s) to label: {path}. "
-            f"Fill in its emotion column (and eyes/brows/mouth/verdict if you like), then run "
+            f"Suggested {len(ranks) - kept} image(s) to label: {path}"
+            + (f", below the {kept} labelled row(s) of {labels}" if kept else "")
+            + (f" (the file it replaced is kept as {path.with_name('suggested.prev.csv')})" if replaced else "")
+            + ". Fill in its emotion column (and eyes/brows/mouth/verdict if you like), then run "
             f"`harmony-eval calibrate --images {images} --labels {path} --out {out}`."
-        )
+        )  # fmt: skip
         return 0
     if labels is None:
         raise ValueError(

@@ -222,46 +222,42 @@ def write_suggestions(
     rows: Sequence[dict[str, Any]],
     order: Sequence[int],
     root: Path | None = None,
+    labelled: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """A CSV ``calibrate --labels`` reads: ``file`` (relative to ``root`` when inside it) and empty
     ``emotion, eyes, brows, mouth, verdict`` to fill in, then the tool's reading as hints
-    (``rank``, ``tool_emotion``, ``tool_verdict``, ``reason``; ignored when read back)."""
+    (``rank``, ``tool_emotion``, ``tool_verdict``, ``reason``; ignored when read back).
+
+    ``labelled``: the rows labelled so far (``calibration.labels.read_labels`` rows: ``file`` and
+    the label columns), written first with their labels (no rank), so that the file is every label of the batches so far: labelling in
+    batches into one folder (``--suggest 8 --labels cal/suggested.csv --out cal``) rewrote the
+    labels file with empty rows. A file already at ``path`` is kept as ``suggested.prev.csv`` (the
+    columns this file does not carry, and labels outside the vocabulary, stay there)."""
+    from .labels import TARGETS
+
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_file():
+        p.replace(p.with_name(p.stem + ".prev.csv"))
+
+    def shown(f: str) -> str:
+        name = Path(f)
+        if root is not None:
+            with contextlib.suppress(ValueError):
+                name = name.resolve().relative_to(root.resolve())
+        return str(name)
+
+    def hints(r: dict[str, Any]) -> list[str]:
+        return [r.get("emotion") or "", r.get("verdict") or "", r.get("reason") or ""]
+
+    row_of = {str(Path(f).resolve()): r for f, r in zip(files, rows, strict=True)}
+
     with p.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "file",
-                "emotion",
-                "eyes",
-                "brows",
-                "mouth",
-                "verdict",
-                "rank",
-                "tool_emotion",
-                "tool_verdict",
-                "reason",
-            ]
-        )
+        w.writerow(["file", *TARGETS, "rank", "tool_emotion", "tool_verdict", "reason"])
+        for lab in labelled:
+            tool = row_of.get(str(Path(str(lab["file"])).resolve()), {})
+            w.writerow([shown(str(lab["file"])), *(lab.get(t) or "" for t in TARGETS), "", *hints(tool)])
         for rank, i in enumerate(order, start=1):
-            name = Path(files[i])
-            if root is not None:
-                with contextlib.suppress(ValueError):
-                    name = name.resolve().relative_to(root.resolve())
-            r = rows[i]
-            w.writerow(
-                [
-                    str(name),
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    rank,
-                    r.get("emotion") or "",
-                    r.get("verdict") or "",
-                    r.get("reason") or "",
-                ]
-            )
+            w.writerow([shown(files[i]), *([""] * len(TARGETS)), rank, *hints(rows[i])])
     return p

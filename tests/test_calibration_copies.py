@@ -201,7 +201,13 @@ def test_suggest_lists_one_copy_of_each_drawing_and_none_of_a_labelled_one(twins
     path = run_suggest(d, tmp_path / "sug", 2 * n, labels=labelled, backend="anatomy",
                        detectors=["animeface", "crop"])  # fmt: skip
     with open(path, newline="", encoding="utf-8") as fh:
-        picked = [r["file"] for r in csv.DictReader(fh)]
+        out = list(csv.DictReader(fh))
+    # the labels given come first, as given (one file holds every batch), then the suggestions
+    assert [(r["file"], r["emotion"], r["rank"]) for r in out[: len(first)]] == [
+        (r["file"], r["emotion"], "") for r in first
+    ]
+    picked = [r["file"] for r in out[len(first) :]]
+    assert all(r["rank"] and not r["emotion"] for r in out[len(first) :])
     drawings = [f.replace("_white", "") for f in picked]
     assert picked and len(drawings) == len(set(drawings))  # never both copies of one sprite
     assert not set(drawings) & given  # nor the copy of a sprite already labelled

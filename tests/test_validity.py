@@ -348,7 +348,7 @@ def test_suggest_skips_labelled_and_faceless_and_spreads_near_copies():
     assert len(order) == len(set(order)) == 3
 
 
-def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
+def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path, capsys):
     from calibration.labels import read_labels
     from harmony_eval.cli import main
     from harmony_eval.testing.render import render_face
@@ -386,6 +386,16 @@ def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path):
         w.writerows(rows)
     lab = read_labels(path, imgs, FOUR, False)
     assert [r["emotion"] for r in lab.rows] == ["happy"] * 3
+    # the next batch into the same folder: the labels so far stay in the file, above 3 new rows
+    again = ["calibrate", "--images", str(imgs), "--suggest", "3", "--labels", str(path), "--out", str(out)]
+    assert main([*again, "--backend", "anatomy", "--no-progress"]) == 0
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"Suggested 3 image(s) to label: {path}, below the 3 labelled row(s)" in said
+    assert "suggested.prev.csv" in said and (out / "suggested.prev.csv").is_file()
+    both = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert [r["emotion"] for r in both] == ["happy"] * 3 + [""] * 3
+    assert len({r["file"] for r in both}) == 6  # no labelled image suggested again
+    assert [r["emotion"] for r in read_labels(path, imgs, FOUR, False).rows] == ["happy"] * 3
     assert (
         main(["calibrate", "--images", str(imgs), "--suggest", "0", "--out", str(out), "--no-progress"]) == 2
     )
