@@ -335,11 +335,16 @@ def calibration_line(rep: dict, report: Path) -> str:
     how many labelled images it was judged on (a 25 % hold-out of 19 labels judges 5: the line
     said "brows bal.acc 0.0" with nothing to tell that it came from 5 faces)."""
     how = f"{rep['cv']}-fold cross-validation" if rep.get("cv") else "a 25% hold-out"
+
+    def fig(v) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
     parts = []
     for t in ("face", "eyes", "brows", "mouth", "verdict"):
-        if t in rep:
-            lo, hi = rep[t]["ci95"]["balanced_accuracy"]
-            parts.append(f"{t} {rep[t]['balanced_accuracy']:.2f} [{lo:.2f}, {hi:.2f}] (n={rep[t]['n']})")
+        if t in rep:  # an interval is None under --bootstrap 0, a figure None with one class judged
+            ci = (rep[t].get("ci95") or {}).get("balanced_accuracy") or (None, None)
+            band = "" if None in ci else f" [{fig(ci[0])}, {fig(ci[1])}]"
+            parts.append(f"{t} {fig(rep[t]['balanced_accuracy'])}{band} (n={rep[t]['n']})")
     chance = f"chance {1 / len(rep['emotions']):.2f}" + (", verdict 0.33" if "verdict" in rep else "")
     return (
         f"{rep['n']} labelled images; balanced accuracy out of sample ({how}; {chance}): "

@@ -10,6 +10,7 @@ import pytest
 
 from harmony_eval.cli import main
 from harmony_eval.testing.render import render_face
+from harmony_eval.testing.sets import write_labels_csv
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "kappa", "ece_before", "ece_after")
@@ -118,11 +119,7 @@ def test_a_calibration_that_keeps_the_readings_changes_no_output(labelled, tmp_p
     assert holistic_temperature("anatomy") != 1.0  # else this test could not tell the two apart
     with open(labelled / "labels.csv", newline="", encoding="utf-8") as f:
         rows = [{"file": r["file"], "emotion": r["emotion"]} for r in csv.DictReader(f) if r["emotion"]]
-    labels = tmp_path / "faces.csv"
-    with open(labels, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["file", "emotion"])
-        w.writeheader()
-        w.writerows(rows)
+    labels = write_labels_csv(tmp_path / "faces.csv", rows)
     out = tmp_path / "cal"
     argv = ["calibrate", "--images", str(labelled), "--labels", str(labels), "--out", str(out)]
     rc = main([*argv, "--model", "scaling", "--method", "none", "--backend", "anatomy", "--no-progress",
@@ -154,3 +151,20 @@ def test_a_calibration_file_with_a_bad_holistic_temperature_is_refused(tmp_path)
     for bad in (0, -1.0, "0.85", True):
         with pytest.raises(ValueError, match="holistic_temperature"):
             Calibration.from_dict({**d, "holistic_temperature": bad}, "c.json")
+
+
+def test_the_last_line_without_intervals_or_with_no_figure():
+    """``--bootstrap 0`` gives no intervals, a target judged on one class no balanced accuracy: the
+    line says what there is instead of failing after the whole fit."""
+    from pathlib import Path
+
+    from calibration.cli import calibration_line
+
+    rep = {
+        "n": 12, "cv": 3, "emotions": EMOTIONS,
+        "face": {"balanced_accuracy": 0.5, "ci95": {"balanced_accuracy": [None, None]}, "n": 12},
+        "mouth": {"balanced_accuracy": None, "ci95": {}, "n": 3},
+    }  # fmt: skip
+    line = calibration_line(rep, Path("cal/report.md"))
+    assert "(3-fold cross-validation; chance 0.25)" in line
+    assert "face 0.50 (n=12); mouth - (n=3). Report: cal/report.md" in line

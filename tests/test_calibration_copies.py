@@ -20,6 +20,7 @@ from harmony_eval import copies
 from harmony_eval.detect import build_detectors, find_faces
 from harmony_eval.imageio import load_image
 from harmony_eval.testing.render import render_face
+from harmony_eval.testing.sets import write_labels_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "permissive"
@@ -193,10 +194,7 @@ def test_suggest_lists_one_copy_of_each_drawing_and_none_of_a_labelled_one(twins
     with open(d / "labels.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     first = [r for r in rows if not r["file"].endswith("_white.png")][:4]  # 4 RGBA sprites labelled
-    with open(labelled, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["file", "emotion"])
-        w.writeheader()
-        w.writerows(first)
+    write_labels_csv(labelled, first, ["file", "emotion"])
     given = {r["file"] for r in first}
     path = run_suggest(d, tmp_path / "sug", 2 * n, labels=labelled, backend="anatomy",
                        detectors=["animeface", "crop"])  # fmt: skip
@@ -224,11 +222,7 @@ def test_copies_labelled_differently_are_named_in_the_report(twins, tmp_path):
     slip = next(r for r in rows if r["file"].endswith("_white.png"))
     was = slip["emotion"]
     slip["emotion"] = next(e for e in FOUR if e != was)  # the copy on white says something else
-    labels = tmp_path / "labels.csv"
-    with open(labels, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["file", "emotion"])
-        w.writeheader()
-        w.writerows(rows)
+    labels = write_labels_csv(tmp_path / "labels.csv", rows, ["file", "emotion"])
     out = tmp_path / "cal"
     rc = main([
         "calibrate", "--images", str(d), "--labels", str(labels), "--backend", "anatomy", "--bootstrap", "0",

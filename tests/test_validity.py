@@ -16,6 +16,7 @@ import pytest
 
 from benchmarks import validity, validity_fit
 from benchmarks.validity_data import FIXTURE, FOUR, Case, mouth_swaps, permissive_cases
+from harmony_eval.testing.sets import write_labels_csv
 
 
 @pytest.fixture(scope="module")
@@ -380,10 +381,7 @@ def test_calibrate_suggest_writes_a_labels_file_calibrate_reads(tmp_path, capsys
     assert len(rows) == 3 and all((imgs / r["file"]).is_file() for r in rows)
     for r in rows:  # the person fills in the emotion column
         r["emotion"] = "happy"
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_labels_csv(path, rows)
     lab = read_labels(path, imgs, FOUR, False)
     assert [r["emotion"] for r in lab.rows] == ["happy"] * 3
     # the next batch into the same folder: the labels so far stay in the file, above 3 new rows
@@ -424,10 +422,7 @@ def test_suggest_from_a_scored_run_then_calibrate_as_its_message_says(tmp_path, 
     assert len(rows) == 8 and all((imgs / r["file"]).is_file() for r in rows)
     for r in rows:  # the person fills in the emotion column: each drawing's own expression
         r["emotion"] = r["file"].split("_")[0]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_labels_csv(path, rows)
     assert main(["calibrate", "--images", str(run), "--labels", str(path), *common, "--no-curve"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("8 labelled images;")
     cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))

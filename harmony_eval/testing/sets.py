@@ -102,8 +102,15 @@ def write_labelled_faces(folder: str | Path, emotions: list[str], seeds: int = 2
         for seed in range(seeds):
             render_face(e, e, e, size=size, seed=seed).save(folder / f"{e}_{seed}.png")
             rows.append({"file": f"{e}_{seed}.png", "emotion": e})
-    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["file", "emotion"])
+    write_labels_csv(folder / "labels.csv", rows)
+    return folder
+
+
+def write_labels_csv(path: str | Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """``rows`` as a labels CSV (``columns``, default the first row's keys; others ignored)."""
+    p = Path(path)
+    with open(p, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=columns or list(rows[0]), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    return folder
+    return p
