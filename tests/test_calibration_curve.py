@@ -54,5 +54,10 @@ def test_suggest_skips_what_label_studio_already_labels(drawn, tmp_path):
     out = tmp_path / "s"
     argv = ["calibrate", "--images", str(drawn), "--labels", str(drawn / "export.json"), "--suggest", "10"]
     assert main([*argv, "--out", str(out), "--backend", "anatomy", "--no-progress"]) == 0
-    files = [r["file"] for r in csv.DictReader((out / "suggested.csv").open(encoding="utf-8"))]
+    rows = list(csv.DictReader((out / "suggested.csv").open(encoding="utf-8")))
+    files = [r["file"] for r in rows if r["rank"]]
     assert files and set(files) <= {f"{e}_4.png" for e in EMOTIONS}  # only the unlabelled ones
+    # the export's labels come first, carried into the CSV (one file holds every label so far)
+    carried = [r for r in rows if not r["rank"]]
+    assert carried and all(r["emotion"] == r["file"].split("_")[0] for r in carried)
+    assert not {r["file"] for r in carried} & set(files)
