@@ -229,9 +229,9 @@ def write_suggestions(
     (``rank``, ``tool_emotion``, ``tool_verdict``, ``reason``; ignored when read back).
 
     ``labelled``: the rows labelled so far (``calibration.labels.read_labels`` rows: ``file`` and
-    the label columns), written first with their labels (no rank), so that the file is every label of the batches so far: labelling in
-    batches into one folder (``--suggest 8 --labels cal/suggested.csv --out cal``) rewrote the
-    labels file with empty rows. A file already at ``path`` is kept as ``suggested.prev.csv`` (the
+    the label columns), written first with their labels (no rank), so that the file holds every
+    label of the batches so far: labelling in batches into one folder (``--suggest 8 --labels
+    cal/suggested.csv --out cal``) rewrote the labels file with empty rows. A file already at ``path`` is kept as ``suggested.prev.csv`` (the
     columns this file does not carry, and labels outside the vocabulary, stay there)."""
     from .labels import TARGETS
 
